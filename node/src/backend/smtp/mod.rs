@@ -1,0 +1,345 @@
+//! The back-end SMTP service (RFC 5321): receives mail for local accounts
+//! and delivers it to their Maildirs. 250 after DATA means every accepted
+//! recipient's copy is on stable storage. Unauthenticated clients may only
+//! send to local recipients (no open relay); this node has no outbound
+//! queue yet, so mail for other domains is refused even after AUTH.
+
+mod data;
+mod reply;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN, Request};
+use tracing::{debug, info, warn};
+
+use super::Context;
+use crate::connection::{Connection, ReadError};
+use crate::directory::{AUTH_FAILURE_DELAY, AuthOutcome, Recipient};
+use crate::sasl;
+use crate::server::Protocol;
+use crate::store::MailboxId;
+use data::{DataReceiver, DataStep};
+use reply::Reply;
+
+/// After this many rejected commands in one session, the client is dropped.
+const MAX_ERRORS: u32 = 20;
+
+/// The SMTP service of one node.
+pub struct Smtp {
+    ctx: Arc<Context>,
+}
+
+impl Smtp {
+    pub fn new(ctx: Arc<Context>) -> Self {
+        Self { ctx }
+    }
+}
+
+impl Protocol for Smtp {
+    const NAME: &'static str = "smtp";
+
+    fn idle_timeout(&self) -> Duration {
+        self.ctx.limits.idle_timeout()
+    }
+
+    async fn session(self: Arc<Self>, conn: Connection, peer: SocketAddr) {
+        let mut session = Session {
+            ctx: self.ctx.clone(),
+            conn,
+            peer,
+            helo: None,
+            user: None,
+            from: None,
+            rcpts: Vec::new(),
+            errors: 0,
+        };
+        match session.run().await {
+            Ok(()) | Err(ReadError::Closed) => debug!("session ended"),
+            Err(e) => debug!(error = %e, "session ended"),
+        }
+        session.conn.close().await;
+    }
+}
+
+struct Session {
+    ctx: Arc<Context>,
+    conn: Connection,
+    peer: SocketAddr,
+    helo: Option<String>,
+    user: Option<MailboxId>,
+    /// The envelope sender once MAIL was accepted (`Some("")` for `<>`).
+    from: Option<String>,
+    rcpts: Vec<MailboxId>,
+    errors: u32,
+}
+
+impl Session {
+    async fn run(&mut self) -> Result<(), ReadError> {
+        let greeting = format!("{} ESMTP tiermail ready", self.ctx.hostname);
+        self.send(Reply::new(220, "", &greeting)).await?;
+        loop {
+            let line = match self.conn.read_command(self.ctx.limits.max_line_length).await {
+                Ok(line) => line,
+                Err(ReadError::TooLong) => {
+                    self.error(Reply::new(500, "5.5.2", "Line too long")).await?;
+                    continue;
+                }
+                Err(ReadError::TimedOut) => {
+                    return self.send(Reply::new(421, "4.4.2", "Idle timeout, closing connection")).await;
+                }
+                Err(ReadError::ShuttingDown) => {
+                    return self.send(Reply::new(421, "4.3.2", "Service shutting down, try again later")).await;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut bytes = line.bytes;
+            bytes.extend_from_slice(b"\r\n");
+            let request = Request::parse(&mut bytes.iter()).map(|r| r.into_owned());
+            match request {
+                Ok(Request::Quit) => {
+                    return self.send(Reply::new(221, "2.0.0", "Bye")).await;
+                }
+                Ok(request) => self.command(request).await?,
+                Err(e) => self.error(Reply::parse_error(&e)).await?,
+            }
+        }
+    }
+
+    async fn command(&mut self, request: Request<String>) -> Result<(), ReadError> {
+        match request {
+            Request::Ehlo { host } => {
+                self.reset();
+                self.helo = Some(host);
+                let reply = reply::ehlo(&self.ctx.hostname, self.ctx.limits.max_message_size);
+                self.send(reply).await
+            }
+            Request::Helo { host } => {
+                self.reset();
+                self.helo = Some(host);
+                let text = self.ctx.hostname.clone();
+                self.send(Reply::new(250, "", &text)).await
+            }
+            Request::Lhlo { .. } => self.error(Reply::new(500, "5.5.1", "LHLO is for LMTP")).await,
+            Request::Mail { from } => self.mail(from).await,
+            Request::Rcpt { to } => self.rcpt(to.address).await,
+            Request::Data => self.data().await,
+            Request::Rset => {
+                self.reset();
+                self.send(Reply::new(250, "2.0.0", "Ok")).await
+            }
+            Request::Noop { .. } => self.send(Reply::new(250, "2.0.0", "Ok")).await,
+            Request::Vrfy { .. } => {
+                self.send(Reply::new(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"))
+                    .await
+            }
+            Request::Expn { .. } => self.error(Reply::new(502, "5.5.1", "EXPN not supported")).await,
+            Request::Help { .. } => self.send(Reply::new(214, "2.0.0", "See RFC 5321")).await,
+            Request::Auth { mechanism, initial_response } => self.auth(mechanism, initial_response).await,
+            Request::StartTls => self.error(Reply::new(502, "5.5.1", "STARTTLS not available")).await,
+            Request::Bdat { .. } => self.error(Reply::new(502, "5.5.1", "BDAT not supported")).await,
+            _ => self.error(Reply::new(502, "5.5.1", "Command not implemented")).await,
+        }
+    }
+
+    async fn mail(&mut self, from: smtp_proto::MailFrom<String>) -> Result<(), ReadError> {
+        if self.helo.is_none() {
+            return self.error(Reply::new(503, "5.5.1", "Send EHLO or HELO first")).await;
+        }
+        if self.from.is_some() {
+            return self.error(Reply::new(503, "5.5.1", "Sender already given")).await;
+        }
+        if from.size as u64 > self.ctx.limits.max_message_size {
+            return self.error(Reply::new(552, "5.3.4", "Message size exceeds fixed maximum message size")).await;
+        }
+        self.from = Some(from.address);
+        self.send(Reply::new(250, "2.1.0", "Ok")).await
+    }
+
+    async fn rcpt(&mut self, address: String) -> Result<(), ReadError> {
+        if self.from.is_none() {
+            return self.error(Reply::new(503, "5.5.1", "Need MAIL before RCPT")).await;
+        }
+        if self.rcpts.len() >= self.ctx.limits.max_recipients {
+            return self.send(Reply::new(452, "4.5.3", "Too many recipients")).await;
+        }
+        let reply = match self.ctx.accounts.recipient(&address) {
+            Recipient::Local(id) => {
+                if !self.rcpts.contains(&id) {
+                    self.rcpts.push(id);
+                }
+                Reply::new(250, "2.1.5", "Ok")
+            }
+            Recipient::UnknownLocal => Reply::new(550, "5.1.1", "No such user here"),
+            Recipient::Invalid => Reply::new(501, "5.1.3", "Bad recipient address syntax"),
+            Recipient::Foreign if self.user.is_none() => Reply::new(554, "5.7.1", "Relay access denied"),
+            Recipient::Foreign => Reply::new(550, "5.7.1", "This node does not relay mail to other domains yet"),
+        };
+        if reply.is_positive() {
+            self.send(reply).await
+        } else {
+            info!(rcpt = %address, code = reply.code, "recipient refused");
+            self.error(reply).await
+        }
+    }
+
+    async fn data(&mut self) -> Result<(), ReadError> {
+        if self.from.is_none() {
+            return self.error(Reply::new(503, "5.5.1", "Need MAIL command")).await;
+        }
+        if self.rcpts.is_empty() {
+            return self.error(Reply::new(554, "5.5.1", "No valid recipients")).await;
+        }
+        self.send(Reply::new(354, "", "End data with <CR><LF>.<CR><LF>")).await?;
+        let max = self.ctx.limits.max_message_size;
+        let mut receiver = DataReceiver::new(max, self.trace_headers());
+        // A line longer than the whole size budget is a size violation, not
+        // a protocol error: keep reading to the final dot either way.
+        let line_limit = usize::try_from(max).unwrap_or(usize::MAX).saturating_add(2);
+        loop {
+            match self.conn.read_line(line_limit).await {
+                Ok(line) => {
+                    if receiver.line(&line.bytes, line.crlf) == DataStep::Done {
+                        break;
+                    }
+                }
+                Err(ReadError::TooLong) => receiver.reject_size(),
+                Err(ReadError::TimedOut) => {
+                    self.reset();
+                    return self.send(Reply::new(421, "4.4.2", "Timeout during DATA, closing connection")).await;
+                }
+                Err(e) => {
+                    // The client vanished mid-DATA: nothing was delivered.
+                    warn!(error = %e, "client lost during DATA; message discarded");
+                    return Err(e);
+                }
+            }
+        }
+        let reply = match receiver.finish() {
+            None => Reply::new(552, "5.3.4", "Message size exceeds fixed maximum message size"),
+            Some(message) => self.deliver(message).await,
+        };
+        self.reset();
+        self.send(reply).await
+    }
+
+    /// Delivers to every recipient or to none: if one copy cannot be stored,
+    /// the copies already stored are removed again before answering 451, so
+    /// the client's retry neither loses nor duplicates mail.
+    async fn deliver(&mut self, message: Vec<u8>) -> Reply {
+        let message = Arc::new(message);
+        let mut delivered: Vec<(MailboxId, u32)> = Vec::new();
+        for rcpt in &self.rcpts {
+            match self.ctx.store.deliver(rcpt, message.clone()).await {
+                Ok(uid) => delivered.push((rcpt.clone(), uid)),
+                Err(e) => {
+                    warn!(error = %e, "delivery failed; rolling back this transaction");
+                    for (mailbox, uid) in delivered {
+                        if let Err(e) = self.ctx.store.expunge(&mailbox, vec![uid]).await {
+                            warn!(error = %e, %mailbox, uid, "rollback failed; a retry may duplicate this copy");
+                        }
+                    }
+                    return Reply::new(451, "4.3.0", "Temporary failure storing the message, try again later");
+                }
+            }
+        }
+        let ids: Vec<String> = delivered.iter().map(|(m, uid)| format!("{m} uid {uid}")).collect();
+        info!(from = self.from.as_deref().unwrap_or(""), size = message.len(), to = %ids.join(", "), "delivered");
+        Reply::new(250, "2.0.0", &format!("Ok: delivered to {} mailbox(es)", delivered.len()))
+    }
+
+    /// The Return-Path and Received fields RFC 5321 (4.4) requires at final
+    /// delivery.
+    fn trace_headers(&self) -> Vec<u8> {
+        let secs = i64::try_from(self.ctx.clock.since_unix_epoch().as_secs()).unwrap_or(0);
+        let date = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default().format("%a, %d %b %Y %H:%M:%S +0000");
+        let with = if self.user.is_some() { "ESMTPA" } else { "ESMTP" };
+        let helo = self.helo.as_deref().unwrap_or("unknown").replace(['\r', '\n'], "");
+        format!(
+            "Return-Path: <{}>\r\nReceived: from {helo} ([{}])\r\n\tby {} (tiermail) with {with};\r\n\t{date}\r\n",
+            self.from.as_deref().unwrap_or("").replace(['\r', '\n', '>'], ""),
+            self.peer.ip(),
+            self.ctx.hostname,
+        )
+        .into_bytes()
+    }
+
+    async fn auth(&mut self, mechanism: u64, initial: String) -> Result<(), ReadError> {
+        if self.user.is_some() {
+            return self.error(Reply::new(503, "5.5.1", "Already authenticated")).await;
+        }
+        if self.from.is_some() {
+            return self.error(Reply::new(503, "5.5.1", "AUTH not permitted during a mail transaction")).await;
+        }
+        let credentials = match mechanism {
+            AUTH_PLAIN => {
+                let response = match initial.as_str() {
+                    "" => self.challenge("").await?,
+                    initial => sasl::decode_response(initial.as_bytes()),
+                };
+                response.and_then(|r| sasl::plain(&r))
+            }
+            AUTH_LOGIN => self.auth_login(initial).await?,
+            _ => return self.error(Reply::new(504, "5.5.4", "Unrecognized authentication type")).await,
+        };
+        let credentials = match credentials {
+            Ok(c) => c,
+            Err(sasl::SaslError::Cancelled) => return self.error(Reply::new(501, "5.0.0", "Authentication cancelled")).await,
+            Err(e) => return self.error(Reply::new(501, "5.5.2", &format!("Cannot decode response: {e}"))).await,
+        };
+        match self.ctx.accounts.authenticate(&credentials.login, &credentials.password) {
+            AuthOutcome::Accepted(id) => {
+                tracing::Span::current().record("user", tracing::field::display(&id));
+                info!("authenticated");
+                self.user = Some(id);
+                self.send(Reply::new(235, "2.7.0", "Authentication successful")).await
+            }
+            AuthOutcome::Rejected => {
+                info!(login = %credentials.login, "authentication failed");
+                tokio::time::sleep(AUTH_FAILURE_DELAY).await;
+                self.error(Reply::new(535, "5.7.8", "Authentication credentials invalid")).await
+            }
+        }
+    }
+
+    async fn auth_login(&mut self, initial: String) -> Result<Result<sasl::Credentials, sasl::SaslError>, ReadError> {
+        let user = match initial.as_str() {
+            "" => self.challenge(&sasl::encode(b"Username:")).await?,
+            initial => sasl::decode_response(initial.as_bytes()),
+        };
+        let Ok(login) = user.and_then(|u| sasl::login_step(&u)) else {
+            return Ok(Err(sasl::SaslError::Malformed));
+        };
+        let password = self.challenge(&sasl::encode(b"Password:")).await?;
+        Ok(password.and_then(|p| sasl::login_step(&p)).map(|password| sasl::Credentials { login, password }))
+    }
+
+    /// Sends a 334 challenge and decodes the client's answer.
+    async fn challenge(&mut self, text: &str) -> Result<Result<Vec<u8>, sasl::SaslError>, ReadError> {
+        self.send(Reply::new(334, "", text)).await?;
+        let line = self.conn.read_line(self.ctx.limits.max_line_length).await?;
+        Ok(sasl::decode_response(&line.bytes))
+    }
+
+    fn reset(&mut self) {
+        self.from = None;
+        self.rcpts.clear();
+    }
+
+    async fn send(&mut self, reply: Reply) -> Result<(), ReadError> {
+        self.conn.write(reply.to_string().as_bytes()).await?;
+        Ok(())
+    }
+
+    /// Sends a negative reply and drops a client that keeps erring.
+    async fn error(&mut self, reply: Reply) -> Result<(), ReadError> {
+        self.errors += 1;
+        self.send(reply).await?;
+        if self.errors >= MAX_ERRORS {
+            self.send(Reply::new(421, "4.7.0", "Too many errors, closing connection")).await?;
+            return Err(ReadError::Closed);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,83 @@
+//! SMTP replies, and the one place where a parse error becomes a reply code.
+
+use std::fmt;
+
+/// One SMTP reply, possibly multi-line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    /// Lines of text; each gets the enhanced status code (RFC 3463) if set.
+    lines: Vec<String>,
+    enhanced: &'static str,
+}
+
+impl Reply {
+    pub fn new(code: u16, enhanced: &'static str, text: &str) -> Self {
+        Self { code, lines: vec![text.to_string()], enhanced }
+    }
+
+    pub fn is_positive(&self) -> bool {
+        self.code < 400
+    }
+
+    /// Maps a command the parser rejected to its reply.
+    pub fn parse_error(error: &smtp_proto::Error) -> Self {
+        use smtp_proto::Error;
+        match error {
+            Error::UnknownCommand => Reply::new(500, "5.5.2", "Syntax error, command unrecognized"),
+            Error::InvalidSenderAddress => Reply::new(501, "5.1.7", "Bad sender address syntax"),
+            Error::InvalidRecipientAddress => Reply::new(501, "5.1.3", "Bad recipient address syntax"),
+            Error::SyntaxError { syntax } => Reply::new(501, "5.5.4", &format!("Syntax: {syntax}")),
+            Error::InvalidParameter { param } => Reply::new(501, "5.5.4", &format!("Invalid parameter {param}")),
+            Error::UnsupportedParameter { param } => {
+                let param: String = param.chars().filter(|c| c.is_ascii_graphic()).take(32).collect();
+                Reply::new(555, "5.5.4", &format!("Unsupported parameter {param}"))
+            }
+            Error::ResponseTooLong => Reply::new(500, "5.5.2", "Line too long"),
+            Error::NeedsMoreData { .. } | Error::InvalidResponse { .. } => {
+                Reply::new(500, "5.5.2", "Syntax error, command unrecognized")
+            }
+        }
+    }
+}
+
+/// The EHLO reply: the extensions this service implements.
+pub fn ehlo(hostname: &str, max_size: u64) -> Reply {
+    let lines = [
+        hostname.to_string(),
+        "PIPELINING".into(),
+        format!("SIZE {max_size}"),
+        "8BITMIME".into(),
+        "ENHANCEDSTATUSCODES".into(),
+        "AUTH PLAIN LOGIN".into(),
+    ];
+    Reply { code: 250, lines: lines.to_vec(), enhanced: "" }
+}
+
+impl fmt::Display for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let last = self.lines.len() - 1;
+        for (i, text) in self.lines.iter().enumerate() {
+            let sep = if i == last { ' ' } else { '-' };
+            // EHLO keywords carry no enhanced code; other replies do.
+            if self.enhanced.is_empty() {
+                write!(f, "{}{sep}{text}\r\n", self.code)?;
+            } else {
+                write!(f, "{}{sep}{} {text}\r\n", self.code, self.enhanced)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_single_and_multi_line_replies() {
+        assert_eq!(Reply::new(250, "2.1.0", "Ok").to_string(), "250 2.1.0 Ok\r\n");
+        assert_eq!(Reply::new(354, "", "Go ahead").to_string(), "354 Go ahead\r\n");
+        insta::assert_snapshot!(ehlo("mx.example.com", 1000).to_string());
+    }
+}

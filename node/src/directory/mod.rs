@@ -1,0 +1,140 @@
+//! Who the node's users are: authentication and recipient lookup. For now
+//! the node's local accounts from its config; the LDAP connector and user
+//! maps plug in behind the same answers.
+
+pub mod password;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::config::{Config, parse_address};
+use crate::store::MailboxId;
+
+/// How long a failed login is held before it is answered, to slow down
+/// password guessing (Dovecot waits 2 s by default).
+pub const AUTH_FAILURE_DELAY: Duration = Duration::from_secs(1);
+
+/// The result of checking a login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthOutcome {
+    /// The credentials are right; the session belongs to this mailbox.
+    Accepted(MailboxId),
+    /// Wrong password, unknown user or an unusable stored hash: a permanent
+    /// "authentication failed", indistinguishable to the client.
+    Rejected,
+}
+
+/// What a recipient address means to this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    /// A local account.
+    Local(MailboxId),
+    /// A local domain but no such account.
+    UnknownLocal,
+    /// Not one of this node's domains.
+    Foreign,
+    /// Not a usable address.
+    Invalid,
+}
+
+/// The node's local accounts.
+#[derive(Debug, Clone)]
+pub struct LocalAccounts {
+    domains: Vec<String>,
+    accounts: BTreeMap<MailboxId, String>,
+}
+
+impl LocalAccounts {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            domains: config.domains.clone(),
+            accounts: config.accounts.clone(),
+        }
+    }
+
+    /// Checks a login. `login` is `user@domain`, or a bare `user` when the
+    /// node has exactly one domain.
+    pub fn authenticate(&self, login: &str, password: &str) -> AuthOutcome {
+        let Some(id) = self.normalise_login(login) else {
+            return AuthOutcome::Rejected;
+        };
+        match self.accounts.get(&id) {
+            Some(stored) if password::verify(stored, password).unwrap_or(false) => AuthOutcome::Accepted(id),
+            _ => AuthOutcome::Rejected,
+        }
+    }
+
+    /// Classifies an SMTP recipient address.
+    pub fn recipient(&self, address: &str) -> Recipient {
+        let Some((_, domain)) = address.rsplit_once('@') else {
+            return Recipient::Invalid;
+        };
+        let domain = domain.to_ascii_lowercase();
+        if !self.domains.contains(&domain) {
+            return Recipient::Foreign;
+        }
+        match parse_address(address) {
+            Some(id) if self.accounts.contains_key(&id) => Recipient::Local(id),
+            _ => Recipient::UnknownLocal,
+        }
+    }
+
+    fn normalise_login(&self, login: &str) -> Option<MailboxId> {
+        let login = login.trim();
+        if login.contains('@') {
+            parse_address(login)
+        } else if let [domain] = self.domains.as_slice() {
+            parse_address(&format!("{login}@{domain}"))
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn accounts() -> LocalAccounts {
+        let text = r#"
+[node]
+name = "n"
+data_dir = "d"
+[[domain]]
+name = "example.com"
+[[account]]
+address = "alice@example.com"
+password = "wonderland"
+[backend.smtp]
+listen = "127.0.0.1:25"
+"#;
+        LocalAccounts::from_config(&Config::parse(Path::new("n.toml"), text).unwrap())
+    }
+
+    #[test]
+    fn logins_are_normalised() {
+        let a = accounts();
+        let alice = parse_address("alice@example.com").unwrap();
+        assert_eq!(a.authenticate("alice@example.com", "wonderland"), AuthOutcome::Accepted(alice.clone()));
+        assert_eq!(a.authenticate(" ALICE@Example.com ", "wonderland"), AuthOutcome::Accepted(alice.clone()));
+        assert_eq!(a.authenticate("alice", "wonderland"), AuthOutcome::Accepted(alice));
+    }
+
+    #[test]
+    fn wrong_password_unknown_user_and_injection_are_rejected_alike() {
+        let a = accounts();
+        for (login, pw) in [("alice", "wrong"), ("bob", "wonderland"), ("*", "wonderland"), ("alice", "")] {
+            assert_eq!(a.authenticate(login, pw), AuthOutcome::Rejected, "{login}");
+        }
+    }
+
+    #[test]
+    fn recipients_are_classified() {
+        let a = accounts();
+        assert!(matches!(a.recipient("Alice@EXAMPLE.com"), Recipient::Local(_)));
+        assert_eq!(a.recipient("carol@example.com"), Recipient::UnknownLocal);
+        assert_eq!(a.recipient("carol@elsewhere.org"), Recipient::Foreign);
+        assert_eq!(a.recipient("postmaster"), Recipient::Invalid);
+    }
+}

@@ -1,0 +1,19 @@
+//! tiermail-node: the back-end mail services of a tiermail cluster node
+//! (SMTP, POP3; IMAP and the proxies follow), on a durable Maildir store,
+//! written once against the network and disk seams so the same code runs in
+//! a real process and inside the deterministic simulator.
+
+pub mod backend;
+pub mod clock;
+pub mod config;
+pub mod connection;
+pub mod directory;
+pub mod net;
+pub mod node;
+pub mod sasl;
+pub mod server;
+pub mod shutdown;
+pub mod store;
+
+pub use config::Config;
+pub use node::{Env, Node, StartError};

@@ -1,0 +1,93 @@
+//! The `tiermail-node` binary: run a node, or check its config.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use clap::{Parser, Subcommand};
+use tiermail_node::{Config, Env, Node};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// A tiermail cluster node: back-end SMTP and POP3 on a durable Maildir store.
+#[derive(Parser)]
+#[command(version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    /// Run the node described by this config file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a config file: print OK, or every error with file, line and key.
+    CheckConfig {
+        /// The config file to check.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match (cli.command, cli.config) {
+        (Some(Command::CheckConfig { file }), _) => match Config::load(&file) {
+            Ok(_) => {
+                println!("{}: OK", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                ExitCode::FAILURE
+            }
+        },
+        (None, Some(file)) => run(&file),
+        (None, None) => {
+            eprintln!("tiermail-node: give --config FILE to run a node, or see --help");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(file: &std::path::Path) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match Config::load(file) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tiermail-node: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        // The one read of the system clock; the node's clock runs on from it.
+        let node = match Node::start(config, Env::real(SystemTime::now())).await {
+            Ok(node) => node,
+            Err(e) => {
+                eprintln!("tiermail-node: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            eprintln!("tiermail-node: cannot install signal handlers");
+            return ExitCode::FAILURE;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        node.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,4 @@
+//! tiermail-sim: runs tiermail nodes inside deterministic turmoil
+//! simulations, with the client workloads that drive them.
+
+pub mod workload;

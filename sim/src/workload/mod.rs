@@ -1,0 +1,5 @@
+//! Client workloads: real client libraries (lettre) and small protocol
+//! clients driving nodes over the network seam, real or simulated.
+
+pub mod pop3;
+pub mod smtp;
