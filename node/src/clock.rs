@@ -18,10 +18,7 @@ impl Clock {
     /// A clock that reads `epoch` now. Call inside the runtime (in
     /// simulation, inside the host) so `start` is on the right clock.
     pub fn starting_at(epoch: SystemTime) -> Self {
-        Self {
-            epoch,
-            start: Instant::now(),
-        }
+        Self { epoch, start: Instant::now() }
     }
 
     /// The current wall-clock time.

@@ -184,12 +184,16 @@ impl Config {
         {
             Ok(raw) => raw,
             Err((key, e)) => {
+                // Spanned<T> shows up as a private path segment; hide it.
+                let key =
+                    key.replace(".$__serde_spanned_private_value", "").replace("$__serde_spanned_private_value.", "");
                 let key = if key == "." { String::new() } else { key };
                 report.at(e.span(), &key, e.message().trim_end().to_string());
                 return Err(ConfigErrors(report.errors));
             }
         };
         let config = report.validate(raw);
+        report.errors.sort_by_key(|e| e.line);
         if report.errors.is_empty() { Ok(config) } else { Err(ConfigErrors(report.errors)) }
     }
 
@@ -281,6 +285,7 @@ impl Report<'_> {
         let pop3 = self.listen("backend.pop3.listen", raw.backend.pop3.as_ref());
         if let (Some(a), Some(b)) = (smtp, pop3)
             && a == b
+            && a.port() != 0
         {
             let span = raw.backend.pop3.as_ref().map(|s| s.listen.span());
             self.at(span, "backend.pop3.listen", format!("{b} is already used by backend.smtp"));

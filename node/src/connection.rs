@@ -51,12 +51,7 @@ pub struct Connection {
 impl Connection {
     pub fn new(stream: Stream, idle_timeout: Duration, shutdown: Shutdown) -> Self {
         let (read, write) = tokio::io::split(stream);
-        Self {
-            reader: BufReader::new(read),
-            writer: BufWriter::new(write),
-            idle_timeout,
-            shutdown,
-        }
+        Self { reader: BufReader::new(read), writer: BufWriter::new(write), idle_timeout, shutdown }
     }
 
     /// Reads the next command line; returns `ShuttingDown` instead if the

@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 use tokio::task::JoinSet;
 use tracing::info;
 
+use crate::backend::Context;
 use crate::backend::pop3::Pop3;
 use crate::backend::smtp::Smtp;
-use crate::backend::Context;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::directory::LocalAccounts;
@@ -61,10 +61,9 @@ impl Node {
     /// Binds every listener (failing fast, naming the address) and starts
     /// serving.
     pub async fn start(config: Config, env: Env) -> Result<Node, StartError> {
-        env.disk.create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
-            dir: config.data_dir.display().to_string(),
-            source,
-        })?;
+        env.disk
+            .create_dir_all(&config.data_dir)
+            .map_err(|source| StartError::DataDir { dir: config.data_dir.display().to_string(), source })?;
         let clock = Clock::starting_at(env.epoch);
         let ctx = Arc::new(Context {
             hostname: config.node_name.clone(),
@@ -77,19 +76,20 @@ impl Node {
         let pop3 = bind(&*env.net, "POP3", config.pop3).await?;
         let (trigger, shutdown) = Shutdown::new();
         let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
-        let mut node = Node {
-            trigger,
-            services: JoinSet::new(),
-            smtp: local_addr(&smtp),
-            pop3: local_addr(&pop3),
-        };
+        let mut node = Node { trigger, services: JoinSet::new(), smtp: local_addr(&smtp), pop3: local_addr(&pop3) };
         node.spawn(smtp, Smtp::new(ctx.clone()), &shutdown, grace);
         node.spawn(pop3, Pop3::new(ctx.clone()), &shutdown, grace);
         info!(node = %config.node_name, data_dir = %config.data_dir.display(), "node started");
         Ok(node)
     }
 
-    fn spawn<P: Protocol>(&mut self, listener: Option<Box<dyn Listener>>, protocol: P, shutdown: &Shutdown, grace: Duration) {
+    fn spawn<P: Protocol>(
+        &mut self,
+        listener: Option<Box<dyn Listener>>,
+        protocol: P,
+        shutdown: &Shutdown,
+        grace: Duration,
+    ) {
         if let Some(listener) = listener {
             self.services.spawn(serve(listener, Arc::new(protocol), shutdown.clone(), grace));
         }
@@ -121,7 +121,11 @@ impl Node {
     }
 }
 
-async fn bind(net: &dyn Net, service: &'static str, addr: Option<SocketAddr>) -> Result<Option<Box<dyn Listener>>, StartError> {
+async fn bind(
+    net: &dyn Net,
+    service: &'static str,
+    addr: Option<SocketAddr>,
+) -> Result<Option<Box<dyn Listener>>, StartError> {
     match addr {
         None => Ok(None),
         Some(addr) => net.bind(addr).await.map(Some).map_err(|source| StartError::Bind { service, addr, source }),

@@ -1,4 +1,5 @@
 //! tiermail-sim: runs tiermail nodes inside deterministic turmoil
 //! simulations, with the client workloads that drive them.
 
+pub mod trace;
 pub mod workload;

@@ -92,7 +92,9 @@ fn missing_file_is_reported() {
 fn addresses_are_normalised_and_checked() {
     let id = parse_address("  Bob.Smith+tag@Example.Com ").unwrap();
     assert_eq!((id.user.as_str(), id.domain.as_str()), ("bob.smith+tag", "example.com"));
-    for bad in ["", "bob", "@example.com", "../x@example.com", "a/b@example.com", "bob@", "bob@exa mple.com", ".x@example.com"] {
+    for bad in
+        ["", "bob", "@example.com", "../x@example.com", "a/b@example.com", "bob@", "bob@exa mple.com", ".x@example.com"]
+    {
         assert!(parse_address(bad).is_none(), "{bad:?}");
     }
 }

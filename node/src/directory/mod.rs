@@ -46,10 +46,7 @@ pub struct LocalAccounts {
 
 impl LocalAccounts {
     pub fn from_config(config: &Config) -> Self {
-        Self {
-            domains: config.domains.clone(),
-            accounts: config.accounts.clone(),
-        }
+        Self { domains: config.domains.clone(), accounts: config.accounts.clone() }
     }
 
     /// Checks a login. `login` is `user@domain`, or a bare `user` when the

@@ -75,7 +75,10 @@ mod tests {
 
     #[test]
     fn splits_cur_names() {
-        assert_eq!(Flags::split_maildir_name("123.M1.h,S=5:2,RS"), ("123.M1.h,S=5", Flags::ANSWERED.union(Flags::SEEN)));
+        assert_eq!(
+            Flags::split_maildir_name("123.M1.h,S=5:2,RS"),
+            ("123.M1.h,S=5", Flags::ANSWERED.union(Flags::SEEN))
+        );
         assert_eq!(Flags::split_maildir_name("123.M1.h"), ("123.M1.h", Flags::default()));
     }
 }

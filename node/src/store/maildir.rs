@@ -121,12 +121,7 @@ impl Maildir {
     /// make the Maildir name unique (with the UID, which is never reused).
     pub fn deliver(&mut self, disk: &dyn Disk, data: &[u8], host: &str, now: Duration) -> io::Result<u32> {
         let uid = self.list.uid_next;
-        let base = format!(
-            "{}.M{}U{uid}.{host},S={}",
-            now.as_secs(),
-            now.subsec_micros(),
-            data.len()
-        );
+        let base = format!("{}.M{}U{uid}.{host},S={}", now.as_secs(), now.subsec_micros(), data.len());
         let tmp = self.root.join("tmp").join(&base);
         disk.write_synced(&tmp, data)?;
         disk.rename(&tmp, &self.root.join("new").join(&base))?;
@@ -148,12 +143,7 @@ impl Maildir {
                 Some(size) => size,
                 None => disk.len(&self.root.join(&path))?,
             };
-            out.push(MessageEntry {
-                uid: *uid,
-                size,
-                flags: location.cur.unwrap_or_default(),
-                path,
-            });
+            out.push(MessageEntry { uid: *uid, size, flags: location.cur.unwrap_or_default(), path });
         }
         Ok(out)
     }
@@ -191,7 +181,11 @@ impl Maildir {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
-            if location.cur.is_some() { touched.1 = true } else { touched.0 = true }
+            if location.cur.is_some() {
+                touched.1 = true
+            } else {
+                touched.0 = true
+            }
             self.files.remove(uid);
             self.list.entries.remove(uid);
         }

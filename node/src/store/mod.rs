@@ -74,15 +74,7 @@ struct Inner {
 impl Store {
     pub fn new(disk: Arc<dyn Disk>, root: PathBuf, host: &str, clock: Clock) -> Self {
         let host = host.replace(['/', ':', ','], "_");
-        Self {
-            inner: Arc::new(Inner {
-                disk,
-                root,
-                host,
-                clock,
-                mailboxes: Mutex::new(BTreeMap::new()),
-            }),
-        }
+        Self { inner: Arc::new(Inner { disk, root, host, clock, mailboxes: Mutex::new(BTreeMap::new()) }) }
     }
 
     /// Delivers `data` to one mailbox; returns its UID once durable.
@@ -114,8 +106,7 @@ impl Store {
 
     /// Replaces one message's flags, durably.
     pub async fn set_flags(&self, mailbox: &MailboxId, uid: u32, flags: Flags) -> Result<(), StoreError> {
-        self.with_mailbox(mailbox, "set flags", move |inner, md| md.set_flags(&*inner.disk, uid, flags))
-            .await
+        self.with_mailbox(mailbox, "set flags", move |inner, md| md.set_flags(&*inner.disk, uid, flags)).await
     }
 
     /// Removes messages, durably.
@@ -163,10 +154,6 @@ impl Store {
         } else {
             job()
         };
-        result.map_err(|source| StoreError {
-            mailbox: mailbox.clone(),
-            op,
-            source,
-        })
+        result.map_err(|source| StoreError { mailbox: mailbox.clone(), op, source })
     }
 }

@@ -32,12 +32,7 @@ pub struct UidListError(String);
 impl UidList {
     /// A fresh list for a new mailbox.
     pub fn new(uid_validity: u32) -> Self {
-        Self {
-            uid_validity,
-            uid_next: 1,
-            entries: BTreeMap::new(),
-            needs_rewrite: true,
-        }
+        Self { uid_validity, uid_next: 1, entries: BTreeMap::new(), needs_rewrite: true }
     }
 
     /// Parses the file's bytes. Lines after the header that do not parse are
@@ -52,9 +47,7 @@ impl UidList {
         let mut needs_rewrite = complete.len() != text.len();
         let mut lines = complete.lines();
         let header = lines.next().unwrap_or_default();
-        let rest = header
-            .strip_prefix(MAGIC)
-            .ok_or_else(|| UidListError(format!("not a {MAGIC} header")))?;
+        let rest = header.strip_prefix(MAGIC).ok_or_else(|| UidListError(format!("not a {MAGIC} header")))?;
         let (mut uid_validity, mut uid_next) = (None, None);
         for field in rest.split_whitespace() {
             if let Some(v) = field.strip_prefix('V') {
@@ -80,12 +73,7 @@ impl UidList {
                 None => needs_rewrite = true,
             }
         }
-        Ok(Self {
-            uid_validity,
-            uid_next,
-            entries,
-            needs_rewrite,
-        })
+        Ok(Self { uid_validity, uid_next, entries, needs_rewrite })
     }
 
     /// The whole file, for an atomic rewrite.

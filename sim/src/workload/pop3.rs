@@ -44,7 +44,9 @@ impl Pop3Client {
     pub async fn stat(&mut self) -> Result<(usize, u64), Pop3Error> {
         let text = self.command("STAT").await?;
         let mut parts = text.split_whitespace();
-        let parse = |p: Option<&str>| p.and_then(|v| v.parse().ok()).ok_or_else(|| Pop3Error::Protocol(format!("bad STAT: {text}")));
+        let parse = |p: Option<&str>| {
+            p.and_then(|v| v.parse().ok()).ok_or_else(|| Pop3Error::Protocol(format!("bad STAT: {text}")))
+        };
         Ok((parse(parts.next())? as usize, parse(parts.next())?))
     }
 

@@ -62,7 +62,8 @@ pub async fn send(net: &dyn Net, addr: &str, from: &str, to: &[&str], message: &
     // lettre only reports the peer address in errors; an unspecified one will do.
     let peer = SocketAddr::from(([0, 0, 0, 0], 0));
     let client = ClientId::Domain("client.test".into());
-    let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(LettreStream { inner: stream, peer }), &client).await?;
+    let mut conn =
+        AsyncSmtpConnection::connect_with_transport(Box::new(LettreStream { inner: stream, peer }), &client).await?;
     let parse = |a: &str| a.parse().map_err(|e| SendError::Envelope(format!("{a}: {e}")));
     let recipients = to.iter().map(|a| parse(a)).collect::<Result<Vec<_>, _>>()?;
     let envelope = Envelope::new(Some(parse(from)?), recipients).map_err(|e| SendError::Envelope(e.to_string()))?;

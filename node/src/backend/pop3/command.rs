@@ -8,14 +8,20 @@ pub enum Command {
     User(String),
     Pass(String),
     /// AUTH with a mechanism name (upper-cased) and an optional initial response.
-    Auth { mechanism: String, initial: Option<String> },
+    Auth {
+        mechanism: String,
+        initial: Option<String>,
+    },
     /// AUTH without arguments: list mechanisms.
     AuthList,
     Stat,
     List(Option<u32>),
     Uidl(Option<u32>),
     Retr(u32),
-    Top { msg: u32, lines: u32 },
+    Top {
+        msg: u32,
+        lines: u32,
+    },
     Dele(u32),
     Rset,
     Noop,
@@ -59,10 +65,9 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         ("CAPA", []) => Command::Capa,
         ("AUTH", []) => Command::AuthList,
         ("AUTH", [mechanism]) => Command::Auth { mechanism: mechanism.to_ascii_uppercase(), initial: None },
-        ("AUTH", [mechanism, initial]) => Command::Auth {
-            mechanism: mechanism.to_ascii_uppercase(),
-            initial: Some(initial.to_string()),
-        },
+        ("AUTH", [mechanism, initial]) => {
+            Command::Auth { mechanism: mechanism.to_ascii_uppercase(), initial: Some(initial.to_string()) }
+        }
         ("STAT", []) => Command::Stat,
         ("LIST", []) => Command::List(None),
         ("LIST", [n]) => Command::List(Some(number(n)?)),

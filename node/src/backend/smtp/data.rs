@@ -25,12 +25,7 @@ pub struct DataReceiver {
 
 impl DataReceiver {
     pub fn new(max_size: u64, header: Vec<u8>) -> Self {
-        Self {
-            message: header,
-            max_size,
-            over_limit: false,
-            after_crlf: true,
-        }
+        Self { message: header, max_size, over_limit: false, after_crlf: true }
     }
 
     /// Takes one line (without its terminator) and whether it ended in CRLF.

@@ -285,7 +285,9 @@ impl Session {
         };
         let credentials = match credentials {
             Ok(c) => c,
-            Err(sasl::SaslError::Cancelled) => return self.error(Reply::new(501, "5.0.0", "Authentication cancelled")).await,
+            Err(sasl::SaslError::Cancelled) => {
+                return self.error(Reply::new(501, "5.0.0", "Authentication cancelled")).await;
+            }
             Err(e) => return self.error(Reply::new(501, "5.5.2", &format!("Cannot decode response: {e}"))).await,
         };
         match self.ctx.accounts.authenticate(&credentials.login, &credentials.password) {

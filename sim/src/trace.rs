@@ -1,0 +1,78 @@
+//! The event log of a simulation: every tracing event from every host,
+//! stamped with simulated time, captured as text. Two runs with the same
+//! seed must produce the same log; its hash is the run's trace hash.
+
+use std::cell::RefCell;
+use std::io;
+use std::sync::Once;
+
+use sha2::{Digest, Sha256};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::FormatTime;
+
+thread_local! {
+    /// The log of the run in progress on this thread, if any.
+    static CAPTURE: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
+
+/// Captures the tracing output of a closure (a whole simulation run; turmoil
+/// runs every host on the calling thread).
+///
+/// The subscriber is global and installed once: a scoped (thread-local)
+/// subscriber would race with other threads over tracing's per-callsite
+/// interest cache, and an event first seen on a thread without a subscriber
+/// could then go missing from a run, breaking determinism. Events from
+/// threads that are not capturing are dropped.
+pub fn capture<T>(f: impl FnOnce() -> T) -> (T, String) {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(|| ThreadCapture)
+            .with_timer(SimTime)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .finish();
+        if tracing::subscriber::set_global_default(subscriber).is_err() {
+            eprintln!("tiermail-sim: a global tracing subscriber already exists; event logs will be empty");
+        }
+    });
+    CAPTURE.with(|c| *c.borrow_mut() = Some(Vec::new()));
+    let result = f();
+    let bytes = CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    (result, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A short stable hash of a log, for one-line reports.
+pub fn hash(log: &str) -> String {
+    let digest = Sha256::digest(log.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes into this thread's capture buffer, if one is active.
+struct ThreadCapture;
+
+impl io::Write for ThreadCapture {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        CAPTURE.with(|c| {
+            if let Some(log) = c.borrow_mut().as_mut() {
+                log.extend_from_slice(buf);
+            }
+        });
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Simulated time since the start of the run, instead of the wall clock.
+struct SimTime;
+
+impl FormatTime for SimTime {
+    fn format_time(&self, w: &mut Writer<'_>) -> std::fmt::Result {
+        match turmoil::sim_elapsed() {
+            Some(t) => write!(w, "{:>10.6}s", t.as_secs_f64()),
+            None => write!(w, "{:>11}", "-"),
+        }
+    }
+}
