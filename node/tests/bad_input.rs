@@ -1,0 +1,91 @@
+//! Hostile and broken clients get the protocol's error or a clean close;
+//! the node keeps serving others and never delivers a partial message.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+#[test]
+fn smtp_bad_lines_are_answered_and_the_session_goes_on() {
+    let node = NodeProcess::start();
+    let mut c = LineClient::connect(node.smtp);
+    c.reply();
+    c.cmd("EHLO test");
+    let long = format!("MAIL FROM:<{}@example.com>", "a".repeat(5000));
+    assert!(c.cmd(&long).starts_with("500 5.5.2"), "over-long line");
+    c.send(b"\x00\x01\x02\xff\xfe garbage\r\n");
+    assert!(c.reply().starts_with("500"), "garbage");
+    c.send(b"NO\x00OP\r\n");
+    assert!(c.reply().starts_with("500"), "NUL byte");
+    assert!(c.cmd("RCPT TO:<alice@example.com>").starts_with("503"), "RCPT before MAIL");
+    assert!(c.cmd("MAIL FROM:<x@remote.test>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<nobody@example.com>").starts_with("550 5.1.1"), "unknown local user");
+    assert!(c.cmd("RCPT TO:<victim@elsewhere.org>").starts_with("554 5.7.1"), "no open relay");
+    assert!(c.cmd("RCPT TO:<alice@example.com>").starts_with("250"));
+    assert!(c.cmd("VRFY alice").starts_with("252"));
+    assert!(c.cmd("QUIT").starts_with("221"));
+}
+
+#[test]
+fn smtp_client_vanishing_mid_data_delivers_nothing_and_others_are_served() {
+    let node = NodeProcess::start();
+    let mut c = LineClient::connect(node.smtp);
+    c.reply();
+    c.cmd("EHLO test");
+    c.cmd("MAIL FROM:<x@remote.test>");
+    c.cmd("RCPT TO:<alice@example.com>");
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.send(b"Subject: half\r\n\r\nthis message never ends");
+    c.shutdown();
+    // Another client is served meanwhile and afterwards.
+    assert!(smtp_deliver(node.smtp, "bob@example.com", b"Subject: ok\r\n\r\nfine\r\n").starts_with("250 "));
+    std::thread::sleep(Duration::from_millis(200));
+    let mut pop = pop3_login(node.pop3, "alice@example.com");
+    assert_eq!(pop.cmd("STAT"), "+OK 0 0\r\n", "nothing partial was delivered");
+    assert!(std::fs::read_dir(node.maildir("alice").join("new")).unwrap().next().is_none());
+    assert!(std::fs::read_dir(node.maildir("alice").join("tmp")).unwrap().next().is_none());
+}
+
+#[test]
+fn smtp_oversized_message_is_refused_after_the_final_dot() {
+    let node = NodeProcess::start();
+    // 120 lines of 900 bytes: over the node's 100000-byte limit.
+    let lines = format!("Subject: big\r\n\r\n{}", format!("{}\r\n", "y".repeat(900)).repeat(120));
+    let reply = smtp_deliver(node.smtp, "alice@example.com", lines.as_bytes());
+    assert!(reply.starts_with("552 5.3.4"), "{reply}");
+    assert!(smtp_deliver(node.smtp, "alice@example.com", b"Subject: small\r\n\r\nok\r\n").starts_with("250 "));
+}
+
+#[test]
+fn pop3_bad_lines_are_answered_and_the_session_goes_on() {
+    let node = NodeProcess::start();
+    let mut c = LineClient::connect(node.pop3);
+    c.line();
+    assert!(c.cmd(&"A".repeat(3000)).starts_with("-ERR Line too long"));
+    c.send(b"US\x00ER alice\r\n");
+    assert!(c.reply().starts_with("-ERR"));
+    c.send(b"\xff\xfe\xfd\r\n");
+    assert!(c.reply().starts_with("-ERR"));
+    assert!(c.cmd("STAT").starts_with("-ERR Not logged in"));
+    assert!(c.cmd("USER alice@example.com").starts_with("+OK"));
+    assert!(c.cmd("PASS wrong").starts_with("-ERR [AUTH]"));
+    assert!(c.cmd("USER alice@example.com").starts_with("+OK"));
+    assert!(c.cmd(&format!("PASS {PASSWORD}")).starts_with("+OK"));
+    assert!(c.cmd("RETR 1").starts_with("-ERR No such message"));
+    assert!(c.cmd("QUIT").starts_with("+OK"));
+}
+
+#[test]
+fn a_flood_of_errors_gets_the_client_dropped() {
+    let node = NodeProcess::start();
+    let mut c = LineClient::connect(node.smtp);
+    c.reply();
+    for _ in 0..19 {
+        assert!(c.cmd("BOGUS").starts_with("500"));
+    }
+    let last = c.cmd("BOGUS");
+    assert!(last.starts_with("500"), "{last}");
+    assert!(c.line().starts_with("421 4.7.0"));
+    assert!(c.is_closed());
+}
