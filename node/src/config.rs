@@ -269,7 +269,7 @@ impl Report<'_> {
                     self.at(Some(a.address.span()), &key, format!("account {id} is listed twice"))
                 }
                 Some(id) => {
-                    if let Err(e) = password::verify(a.password.get_ref(), "") {
+                    if let Err(e) = password::validate(a.password.get_ref()) {
                         let key = format!("account[{i}].password");
                         self.at(Some(a.password.span()), &key, format!("unusable password hash: {e}"));
                     }

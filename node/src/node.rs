@@ -26,17 +26,21 @@ pub struct Env {
     pub disk: Arc<dyn Disk>,
     /// Wall-clock time at start; the node's clock runs on from here.
     pub epoch: SystemTime,
+    /// Whether CPU-heavy work (password hashing) moves to a blocking
+    /// thread. Real processes: yes; simulation: no, everything stays on the
+    /// simulator's one thread so runs stay deterministic.
+    pub offload_cpu: bool,
 }
 
 impl Env {
     /// Real sockets and disk; `epoch` is the system time read at the edge.
     pub fn real(epoch: SystemTime) -> Self {
-        Self { net: Arc::new(TokioNet), disk: Arc::new(RealDisk), epoch }
+        Self { net: Arc::new(TokioNet), disk: Arc::new(RealDisk), epoch, offload_cpu: true }
     }
 
     /// turmoil's sockets and disk, for use inside a simulated host.
     pub fn simulated(epoch: SystemTime) -> Self {
-        Self { net: Arc::new(SimNet), disk: Arc::new(SimDisk), epoch }
+        Self { net: Arc::new(SimNet), disk: Arc::new(SimDisk), epoch, offload_cpu: false }
     }
 }
 
@@ -68,9 +72,10 @@ impl Node {
         let ctx = Arc::new(Context {
             hostname: config.node_name.clone(),
             limits: config.limits,
-            accounts: LocalAccounts::from_config(&config),
+            accounts: Arc::new(LocalAccounts::from_config(&config)),
             store: Store::new(env.disk.clone(), config.data_dir.clone(), &config.node_name, clock),
             clock,
+            offload_cpu: env.offload_cpu,
         });
         let smtp = bind(&*env.net, "SMTP", config.smtp).await?;
         let pop3 = bind(&*env.net, "POP3", config.pop3).await?;

@@ -61,10 +61,14 @@ impl UidList {
         };
         let mut entries = BTreeMap::new();
         for line in lines {
-            let parsed = line
-                .split_once(' ')
-                .and_then(|(uid, base)| Some((uid.parse::<u32>().ok()?, base)))
-                .filter(|(uid, base)| *uid > 0 && !base.is_empty() && !base.contains(['/', ' ']));
+            // `<uid> [fields...] <base>`: fields between the two are reserved
+            // for per-message extensions (as in dovecot-uidlist) and skipped.
+            let mut tokens = line.split(' ');
+            let parsed = tokens
+                .next()
+                .and_then(|uid| uid.parse::<u32>().ok())
+                .zip(tokens.next_back())
+                .filter(|(uid, base)| *uid > 0 && !base.is_empty() && !base.contains('/'));
             match parsed {
                 Some((uid, base)) => {
                     uid_next = uid_next.max(uid.saturating_add(1));
@@ -120,6 +124,13 @@ mod tests {
     fn uid_next_never_below_highest_uid() {
         let parsed = UidList::parse(b"tiermail-uidlist 1 V7 N2\n10 a\n").unwrap();
         assert_eq!(parsed.uid_next, 11);
+    }
+
+    #[test]
+    fn extension_fields_between_uid_and_name_are_skipped() {
+        let parsed = UidList::parse(b"tiermail-uidlist 1 V7 N2\n4 T1700000000 a,S=3\n").unwrap();
+        assert_eq!(parsed.entries.get(&4).map(String::as_str), Some("a,S=3"));
+        assert!(!parsed.needs_rewrite);
     }
 
     #[test]

@@ -126,7 +126,7 @@ impl Session {
     }
 
     async fn login(&mut self, login: &str, password: &str) -> Result<(), ReadError> {
-        let mailbox = match self.ctx.accounts.authenticate(login, password) {
+        let mailbox = match self.ctx.authenticate(login, password).await {
             AuthOutcome::Accepted(id) => id,
             AuthOutcome::Rejected => {
                 info!(%login, "authentication failed");

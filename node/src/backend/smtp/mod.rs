@@ -290,7 +290,7 @@ impl Session {
             }
             Err(e) => return self.error(Reply::new(501, "5.5.2", &format!("Cannot decode response: {e}"))).await,
         };
-        match self.ctx.accounts.authenticate(&credentials.login, &credentials.password) {
+        match self.ctx.authenticate(&credentials.login, &credentials.password).await {
             AuthOutcome::Accepted(id) => {
                 tracing::Span::current().record("user", tracing::field::display(&id));
                 info!("authenticated");
