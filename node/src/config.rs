@@ -12,7 +12,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::directory::password;
-use crate::store::MailboxId;
+use crate::store::AccountId;
 
 /// Longest command line accepted (SMTP, POP3), CRLF included. RFC 5321
 /// requires at least 512; SMTP AUTH initial responses need more.
@@ -36,7 +36,7 @@ pub struct Config {
     /// Local domains, lower case.
     pub domains: Vec<String>,
     /// Local accounts by address, with their stored password hash.
-    pub accounts: BTreeMap<MailboxId, String>,
+    pub accounts: BTreeMap<AccountId, String>,
     pub smtp: Option<SocketAddr>,
     pub pop3: Option<SocketAddr>,
 }
@@ -344,14 +344,14 @@ fn is_domain(s: &str) -> bool {
 
 /// Parses and normalises `user@domain` (lower case, trimmed) into a
 /// mailbox id whose parts are safe as path components.
-pub fn parse_address(address: &str) -> Option<MailboxId> {
+pub fn parse_address(address: &str) -> Option<AccountId> {
     let address = address.trim().to_ascii_lowercase();
     let (user, domain) = address.rsplit_once('@')?;
     let user_ok = !user.is_empty()
         && user.len() <= 64
         && !user.starts_with('.')
         && user.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+'));
-    (user_ok && is_domain(domain)).then(|| MailboxId { user: user.to_string(), domain: domain.to_string() })
+    (user_ok && is_domain(domain)).then(|| AccountId { user: user.to_string(), domain: domain.to_string() })
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::config::{Config, parse_address};
-use crate::store::MailboxId;
+use crate::store::AccountId;
 
 /// How long a failed login is held before it is answered, to slow down
 /// password guessing (Dovecot waits 2 s by default).
@@ -18,7 +18,7 @@ pub const AUTH_FAILURE_DELAY: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthOutcome {
     /// The credentials are right; the session belongs to this mailbox.
-    Accepted(MailboxId),
+    Accepted(AccountId),
     /// Wrong password, unknown user or an unusable stored hash: a permanent
     /// "authentication failed", indistinguishable to the client.
     Rejected,
@@ -28,7 +28,7 @@ pub enum AuthOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recipient {
     /// A local account.
-    Local(MailboxId),
+    Local(AccountId),
     /// A local domain but no such account.
     UnknownLocal,
     /// Not one of this node's domains.
@@ -41,7 +41,7 @@ pub enum Recipient {
 #[derive(Debug, Clone)]
 pub struct LocalAccounts {
     domains: Vec<String>,
-    accounts: BTreeMap<MailboxId, String>,
+    accounts: BTreeMap<AccountId, String>,
 }
 
 impl LocalAccounts {
@@ -76,7 +76,7 @@ impl LocalAccounts {
         }
     }
 
-    fn normalise_login(&self, login: &str) -> Option<MailboxId> {
+    fn normalise_login(&self, login: &str) -> Option<AccountId> {
         let login = login.trim();
         if login.contains('@') {
             parse_address(login)

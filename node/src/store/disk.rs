@@ -35,6 +35,10 @@ pub trait Disk: Send + Sync + 'static {
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     /// The names of the regular files in a directory, sorted.
     fn list_files(&self, path: &Path) -> io::Result<Vec<String>>;
+    /// The names of the subdirectories of a directory, sorted.
+    fn list_dirs(&self, path: &Path) -> io::Result<Vec<String>>;
+    /// Removes an empty directory (durable once the parent is synced).
+    fn remove_dir(&self, path: &Path) -> io::Result<()>;
     /// fsyncs a directory, making the entries created, renamed or removed in
     /// it durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
@@ -109,6 +113,26 @@ macro_rules! fs_disk {
                 }
                 names.sort();
                 Ok(names)
+            }
+
+            fn list_dirs(&self, path: &Path) -> io::Result<Vec<String>> {
+                use $fs as fs;
+                let mut names = Vec::new();
+                for entry in fs::read_dir(path)? {
+                    let entry = entry?;
+                    if entry.file_type()?.is_dir() {
+                        if let Ok(name) = entry.file_name().into_string() {
+                            names.push(name);
+                        }
+                    }
+                }
+                names.sort();
+                Ok(names)
+            }
+
+            fn remove_dir(&self, path: &Path) -> io::Result<()> {
+                use $fs as fs;
+                fs::remove_dir(path)
             }
 
             fn sync_dir(&self, path: &Path) -> io::Result<()> {

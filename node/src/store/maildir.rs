@@ -40,6 +40,10 @@ pub struct MessageEntry {
     pub uid: u32,
     pub size: u64,
     pub flags: Flags,
+    /// Still in `new/`: no IMAP session has seen it yet (IMAP \Recent).
+    pub recent: bool,
+    /// IMAP INTERNALDATE, Unix seconds.
+    pub internal_date: i64,
     /// Path relative to the Maildir, valid until the next flag change.
     pub path: String,
 }
@@ -95,7 +99,7 @@ impl Maildir {
         } else {
             for (base, cur) in newcomers {
                 let uid = maildir.assign_uid(base.clone(), cur);
-                disk.append_synced(&list_path, uidlist::entry_line(uid, &base).as_bytes())?;
+                disk.append_synced(&list_path, uidlist::entry_line(uid, &base, None).as_bytes())?;
             }
         }
         Ok(maildir)
@@ -120,18 +124,53 @@ impl Maildir {
     /// Delivers one message durably and returns its UID. `host` and `now`
     /// make the Maildir name unique (with the UID, which is never reused).
     pub fn deliver(&mut self, disk: &dyn Disk, data: &[u8], host: &str, now: Duration) -> io::Result<u32> {
+        self.append(disk, data, Flags::default(), None, host, now)
+    }
+
+    /// Adds one message durably, with flags (`Some` puts it straight into
+    /// `cur/`, as IMAP APPEND does) and an internal date other than now.
+    pub fn append(
+        &mut self,
+        disk: &dyn Disk,
+        data: &[u8],
+        flags: Flags,
+        internal_date: Option<i64>,
+        host: &str,
+        now: Duration,
+    ) -> io::Result<u32> {
         let uid = self.list.uid_next;
         let base = format!("{}.M{}U{uid}.{host},S={}", now.as_secs(), now.subsec_micros(), data.len());
+        let location = Location { base: base.clone(), cur: (flags != Flags::default()).then_some(flags) };
         let tmp = self.root.join("tmp").join(&base);
         disk.write_synced(&tmp, data)?;
-        disk.rename(&tmp, &self.root.join("new").join(&base))?;
-        disk.sync_dir(&self.root.join("new"))?;
-        let line = uidlist::entry_line(uid, &base);
+        let target_dir = if location.cur.is_some() { "cur" } else { "new" };
+        disk.rename(&tmp, &self.root.join(location.relative_path()))?;
+        disk.sync_dir(&self.root.join(target_dir))?;
+        let line = uidlist::entry_line(uid, &base, internal_date);
         disk.append_synced(&self.root.join(uidlist::FILE_NAME), line.as_bytes())?;
         self.list.uid_next += 1;
-        self.list.entries.insert(uid, base.clone());
-        self.files.insert(uid, Location { base, cur: None });
+        self.list.entries.insert(uid, base);
+        if let Some(date) = internal_date {
+            self.list.dates.insert(uid, date);
+        }
+        self.files.insert(uid, location);
         Ok(uid)
+    }
+
+    /// Moves every message still in `new/` to `cur/` (a session saw them;
+    /// they stop being \Recent) and returns their UIDs.
+    pub fn claim_recent(&mut self, disk: &dyn Disk) -> io::Result<Vec<u32>> {
+        let recent: Vec<u32> = self.files.iter().filter(|(_, l)| l.cur.is_none()).map(|(uid, _)| *uid).collect();
+        for uid in &recent {
+            self.set_flags(disk, *uid, Flags::default())?;
+        }
+        Ok(recent)
+    }
+
+    /// The internal date of a message: the appended date if one was given,
+    /// else the delivery time at the front of the Maildir name.
+    fn internal_date(&self, uid: u32, base: &str) -> i64 {
+        self.list.dates.get(&uid).copied().or_else(|| base.split('.').next()?.parse().ok()).unwrap_or(0)
     }
 
     /// Every message, in UID order, with its size read from the disk.
@@ -143,7 +182,14 @@ impl Maildir {
                 Some(size) => size,
                 None => disk.len(&self.root.join(&path))?,
             };
-            out.push(MessageEntry { uid: *uid, size, flags: location.cur.unwrap_or_default(), path });
+            out.push(MessageEntry {
+                uid: *uid,
+                size,
+                flags: location.cur.unwrap_or_default(),
+                recent: location.cur.is_none(),
+                internal_date: self.internal_date(*uid, &location.base),
+                path,
+            });
         }
         Ok(out)
     }
@@ -188,6 +234,7 @@ impl Maildir {
             }
             self.files.remove(uid);
             self.list.entries.remove(uid);
+            self.list.dates.remove(uid);
         }
         if touched.0 {
             disk.sync_dir(&self.root.join("new"))?;
@@ -295,6 +342,24 @@ mod tests {
         assert_eq!(uids, [1, two + 1]);
         assert_eq!(entries[1].size, 5);
         assert!(entries[1].flags.contains(Flags::SEEN));
+    }
+
+    #[test]
+    fn append_keeps_flags_and_internal_date_and_claim_recent_moves_to_cur() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut md = open(dir.path());
+        let now = Duration::from_secs(1_800_000_000);
+        let a = md.append(&RealDisk, b"a\r\n", Flags::SEEN, Some(1_600_000_000), "h", now).unwrap();
+        let b = md.deliver(&RealDisk, b"b\r\n", "h", now).unwrap();
+        let md2 = open(dir.path());
+        let entries = md2.entries(&RealDisk).unwrap();
+        assert_eq!(
+            (entries[0].uid, entries[0].flags, entries[0].internal_date, entries[0].recent),
+            (a, Flags::SEEN, 1_600_000_000, false)
+        );
+        assert_eq!((entries[1].uid, entries[1].internal_date, entries[1].recent), (b, 1_800_000_000, true));
+        assert_eq!(md.claim_recent(&RealDisk).unwrap(), [b]);
+        assert!(open(dir.path()).entries(&RealDisk).unwrap().iter().all(|e| !e.recent));
     }
 
     #[test]

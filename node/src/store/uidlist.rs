@@ -20,6 +20,9 @@ pub struct UidList {
     pub uid_next: u32,
     /// UID → Maildir base name (the file name without the `:2,` info).
     pub entries: BTreeMap<u32, String>,
+    /// UID → internal date (Unix seconds) where it differs from the time in
+    /// the base name (IMAP APPEND with a date); field `T<secs>` on the line.
+    pub dates: BTreeMap<u32, i64>,
     /// Whether the file on disk needs rewriting (torn tail, bad lines).
     pub needs_rewrite: bool,
 }
@@ -32,7 +35,7 @@ pub struct UidListError(String);
 impl UidList {
     /// A fresh list for a new mailbox.
     pub fn new(uid_validity: u32) -> Self {
-        Self { uid_validity, uid_next: 1, entries: BTreeMap::new(), needs_rewrite: true }
+        Self { uid_validity, uid_next: 1, entries: BTreeMap::new(), dates: BTreeMap::new(), needs_rewrite: true }
     }
 
     /// Parses the file's bytes. Lines after the header that do not parse are
@@ -60,9 +63,11 @@ impl UidList {
             return Err(UidListError("header lacks V<uidvalidity> or N<uidnext>".into()));
         };
         let mut entries = BTreeMap::new();
+        let mut dates = BTreeMap::new();
         for line in lines {
-            // `<uid> [fields...] <base>`: fields between the two are reserved
-            // for per-message extensions (as in dovecot-uidlist) and skipped.
+            // `<uid> [fields...] <base>`: fields between the two carry
+            // per-message extensions, as in dovecot-uidlist; unknown ones
+            // are skipped.
             let mut tokens = line.split(' ');
             let parsed = tokens
                 .next()
@@ -73,26 +78,32 @@ impl UidList {
                 Some((uid, base)) => {
                     uid_next = uid_next.max(uid.saturating_add(1));
                     entries.insert(uid, base.to_string());
+                    if let Some(date) = tokens.find_map(|t| t.strip_prefix('T')?.parse::<i64>().ok()) {
+                        dates.insert(uid, date);
+                    }
                 }
                 None => needs_rewrite = true,
             }
         }
-        Ok(Self { uid_validity, uid_next, entries, needs_rewrite })
+        Ok(Self { uid_validity, uid_next, entries, dates, needs_rewrite })
     }
 
     /// The whole file, for an atomic rewrite.
     pub fn render(&self) -> String {
         let mut out = format!("{MAGIC} V{} N{}\n", self.uid_validity, self.uid_next);
         for (uid, base) in &self.entries {
-            out.push_str(&entry_line(*uid, base));
+            out.push_str(&entry_line(*uid, base, self.dates.get(uid).copied()));
         }
         out
     }
 }
 
-/// One appended line.
-pub fn entry_line(uid: u32, base: &str) -> String {
-    format!("{uid} {base}\n")
+/// One appended line, with the internal date if it is not the delivery time.
+pub fn entry_line(uid: u32, base: &str, internal_date: Option<i64>) -> String {
+    match internal_date {
+        Some(date) => format!("{uid} T{date} {base}\n"),
+        None => format!("{uid} {base}\n"),
+    }
 }
 
 #[cfg(test)]
@@ -128,8 +139,10 @@ mod tests {
 
     #[test]
     fn extension_fields_between_uid_and_name_are_skipped() {
-        let parsed = UidList::parse(b"tiermail-uidlist 1 V7 N2\n4 T1700000000 a,S=3\n").unwrap();
+        let parsed = UidList::parse(b"tiermail-uidlist 1 V7 N2\n4 T1700000000 X9 a,S=3\n").unwrap();
         assert_eq!(parsed.entries.get(&4).map(String::as_str), Some("a,S=3"));
+        assert_eq!(parsed.dates.get(&4), Some(&1_700_000_000));
+        assert_eq!(UidList::parse(parsed.render().as_bytes()).unwrap().dates, parsed.dates);
         assert!(!parsed.needs_rewrite);
     }
 

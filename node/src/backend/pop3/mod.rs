@@ -16,7 +16,7 @@ use crate::connection::{Connection, ReadError};
 use crate::directory::{AUTH_FAILURE_DELAY, AuthOutcome};
 use crate::sasl;
 use crate::server::Protocol;
-use crate::store::{MailboxId, Snapshot};
+use crate::store::{AccountId, Snapshot};
 use command::{Command, parse};
 
 /// After this many rejected commands in one session, the client is dropped.
@@ -54,7 +54,7 @@ impl Protocol for Pop3 {
 
 /// The mailbox a logged-in session works on.
 struct Maildrop {
-    mailbox: MailboxId,
+    mailbox: AccountId,
     snapshot: Snapshot,
     deleted: Vec<bool>,
 }
@@ -135,7 +135,7 @@ impl Session {
             }
         };
         tracing::Span::current().record("user", tracing::field::display(&mailbox));
-        match self.ctx.store.snapshot(&mailbox).await {
+        match self.ctx.store.snapshot(&mailbox, "INBOX").await {
             Ok(snapshot) => {
                 info!(messages = snapshot.messages.len(), "logged in");
                 let deleted = vec![false; snapshot.messages.len()];
@@ -203,7 +203,7 @@ impl Session {
             Err(e) => return self.error(e).await,
         };
         let entry = &drop.snapshot.messages[index];
-        let data = match self.ctx.store.read(&drop.mailbox, entry.uid).await {
+        let data = match self.ctx.store.read(&drop.mailbox, "INBOX", entry.uid).await {
             Ok(data) => data,
             Err(e) => {
                 warn!(error = %e, "cannot read message");
@@ -226,7 +226,7 @@ impl Session {
             return self.send("+OK Bye\r\n").await;
         }
         let count = uids.len();
-        match self.ctx.store.expunge(&drop.mailbox, uids).await {
+        match self.ctx.store.expunge(&drop.mailbox, "INBOX", uids).await {
             Ok(()) => {
                 info!(deleted = count, "messages removed at QUIT");
                 self.send(&format!("+OK Bye, {count} message(s) deleted\r\n")).await

@@ -19,7 +19,7 @@ use crate::connection::{Connection, ReadError};
 use crate::directory::{AUTH_FAILURE_DELAY, AuthOutcome, Recipient};
 use crate::sasl;
 use crate::server::Protocol;
-use crate::store::MailboxId;
+use crate::store::AccountId;
 use data::{DataReceiver, DataStep};
 use reply::Reply;
 
@@ -68,10 +68,10 @@ struct Session {
     conn: Connection,
     peer: SocketAddr,
     helo: Option<String>,
-    user: Option<MailboxId>,
+    user: Option<AccountId>,
     /// The envelope sender once MAIL was accepted (`Some("")` for `<>`).
     from: Option<String>,
-    rcpts: Vec<MailboxId>,
+    rcpts: Vec<AccountId>,
     errors: u32,
 }
 
@@ -229,14 +229,14 @@ impl Session {
     /// the client's retry neither loses nor duplicates mail.
     async fn deliver(&mut self, message: Vec<u8>) -> Reply {
         let message = Arc::new(message);
-        let mut delivered: Vec<(MailboxId, u32)> = Vec::new();
+        let mut delivered: Vec<(AccountId, u32)> = Vec::new();
         for rcpt in &self.rcpts {
             match self.ctx.store.deliver(rcpt, message.clone()).await {
                 Ok(uid) => delivered.push((rcpt.clone(), uid)),
                 Err(e) => {
                     warn!(error = %e, "delivery failed; rolling back this transaction");
                     for (mailbox, uid) in delivered {
-                        if let Err(e) = self.ctx.store.expunge(&mailbox, vec![uid]).await {
+                        if let Err(e) = self.ctx.store.expunge(&mailbox, "INBOX", vec![uid]).await {
                             warn!(error = %e, %mailbox, uid, "rollback failed; a retry may duplicate this copy");
                         }
                     }
