@@ -39,6 +39,7 @@ pub struct Config {
     pub accounts: BTreeMap<AccountId, String>,
     pub smtp: Option<SocketAddr>,
     pub pop3: Option<SocketAddr>,
+    pub imap: Option<SocketAddr>,
 }
 
 /// Protocol limits shared by the line-based services.
@@ -109,7 +110,7 @@ struct RawAccount {
 struct RawBackend {
     smtp: Option<RawService>,
     pop3: Option<RawService>,
-    imap: Option<Spanned<RawService>>,
+    imap: Option<RawService>,
 }
 
 #[derive(Deserialize)]
@@ -278,23 +279,32 @@ impl Report<'_> {
             }
         }
 
-        if let Some(imap) = &raw.backend.imap {
-            self.at(Some(imap.span()), "backend.imap", "the IMAP back-end is not available in this version yet");
+        let services = [
+            ("backend.smtp", raw.backend.smtp.as_ref()),
+            ("backend.pop3", raw.backend.pop3.as_ref()),
+            ("backend.imap", raw.backend.imap.as_ref()),
+        ];
+        let mut bound: Vec<(&str, SocketAddr)> = Vec::new();
+        let mut addrs = Vec::new();
+        for (name, service) in services {
+            let addr = self.listen(&format!("{name}.listen"), service);
+            if let (Some(addr), Some(service)) = (addr, service)
+                && addr.port() != 0
+            {
+                if let Some((other, _)) = bound.iter().find(|(_, a)| *a == addr) {
+                    let message = format!("{addr} is already used by {other}");
+                    self.at(Some(service.listen.span()), &format!("{name}.listen"), message);
+                }
+                bound.push((name, addr));
+            }
+            addrs.push(addr);
         }
-        let smtp = self.listen("backend.smtp.listen", raw.backend.smtp.as_ref());
-        let pop3 = self.listen("backend.pop3.listen", raw.backend.pop3.as_ref());
-        if let (Some(a), Some(b)) = (smtp, pop3)
-            && a == b
-            && a.port() != 0
-        {
-            let span = raw.backend.pop3.as_ref().map(|s| s.listen.span());
-            self.at(span, "backend.pop3.listen", format!("{b} is already used by backend.smtp"));
-        }
-        if raw.backend.smtp.is_none() && raw.backend.pop3.is_none() {
-            self.at(None, "backend", "no service configured: add [backend.smtp] and/or [backend.pop3]");
+        let [smtp, pop3, imap] = addrs[..] else { unreachable!("three services") };
+        if services.iter().all(|(_, s)| s.is_none()) {
+            self.at(None, "backend", "no service configured: add [backend.smtp], [backend.pop3] and/or [backend.imap]");
         }
 
-        Config { node_name, data_dir, limits, domains, accounts, smtp, pop3 }
+        Config { node_name, data_dir, limits, domains, accounts, smtp, pop3, imap }
     }
 
     fn check_limits(&mut self, limits: &Spanned<Limits>) {

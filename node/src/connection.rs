@@ -121,6 +121,30 @@ impl Connection {
         Ok(Line { bytes: line, crlf })
     }
 
+    /// Reads whatever bytes are available (at least one), for protocols
+    /// that frame input themselves (IMAP literals). `between_commands`
+    /// makes the read give way to shutdown, like [`Self::read_command`].
+    pub async fn read_chunk(&mut self, between_commands: bool) -> Result<Vec<u8>, ReadError> {
+        if between_commands && self.shutdown.is_shutdown() && self.reader.buffer().is_empty() {
+            return Err(ReadError::ShuttingDown);
+        }
+        let idle = between_commands && self.reader.buffer().is_empty();
+        let mut shutdown = self.shutdown.clone();
+        let timeout = self.idle_timeout;
+        let read = async {
+            if self.reader.buffer().is_empty() {
+                self.writer.flush().await?;
+            }
+            let chunk = self.reader.fill_buf().await?.to_vec();
+            self.reader.consume(chunk.len());
+            if chunk.is_empty() { Err(ReadError::Closed) } else { Ok(chunk) }
+        };
+        tokio::select! {
+            result = tokio::time::timeout(timeout, read) => result.unwrap_or(Err(ReadError::TimedOut)),
+            _ = shutdown.recv(), if idle => Err(ReadError::ShuttingDown),
+        }
+    }
+
     /// Queues bytes for the peer; they go out at the next flush or when the
     /// session next waits for input.
     pub async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {

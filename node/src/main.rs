@@ -1,14 +1,17 @@
 //! The `tiermail-node` binary: run a node, or check its config.
 
+mod bench;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
 use clap::{Parser, Subcommand};
+use tiermail_node::directory::password::{self, Scheme};
 use tiermail_node::{Config, Env, Node};
 use tokio::signal::unix::{SignalKind, signal};
 
-/// A tiermail cluster node: back-end SMTP and POP3 on a durable Maildir store.
+/// A tiermail cluster node: back-end SMTP, POP3 and IMAP on a durable Maildir store.
 #[derive(Parser)]
 #[command(version, args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -26,6 +29,14 @@ enum Command {
         /// The config file to check.
         file: PathBuf,
     },
+    /// Hash a password for the config's `[[account]] password` (reads it from stdin).
+    HashPassword {
+        /// SSHA256, SSHA512, SHA512-CRYPT or ARGON2ID.
+        #[arg(long, default_value = "SHA512-CRYPT")]
+        scheme: Scheme,
+    },
+    /// Measure SMTP and POP3 throughput of a node process on loopback, next to Postfix's smtp-sink.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,12 +52,33 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        (Some(Command::Bench(args)), _) => bench::main(args),
+        (Some(Command::HashPassword { scheme }), _) => hash_password(scheme),
         (None, Some(file)) => run(&file),
         (None, None) => {
             eprintln!("tiermail-node: give --config FILE to run a node, or see --help");
             ExitCode::from(2)
         }
     }
+}
+
+/// Reads one line from stdin and prints its hash; the salt comes from the
+/// OS's random source (this is the binary's edge, not node code).
+fn hash_password(scheme: Scheme) -> ExitCode {
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        eprintln!("tiermail-node: cannot read the password from stdin");
+        return ExitCode::FAILURE;
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        eprintln!("tiermail-node: empty password (type it, then Enter; or pipe it in)");
+        return ExitCode::FAILURE;
+    }
+    let mut salt = [0u8; 16];
+    rand::fill(&mut salt);
+    println!("{}", password::hash(scheme, password, &salt));
+    ExitCode::SUCCESS
 }
 
 fn run(file: &std::path::Path) -> ExitCode {

@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 use tracing::info;
 
 use crate::backend::Context;
+use crate::backend::imap::Imap;
 use crate::backend::pop3::Pop3;
 use crate::backend::smtp::Smtp;
 use crate::clock::Clock;
@@ -59,6 +60,7 @@ pub struct Node {
     services: JoinSet<()>,
     smtp: Option<SocketAddr>,
     pop3: Option<SocketAddr>,
+    imap: Option<SocketAddr>,
 }
 
 impl Node {
@@ -79,11 +81,19 @@ impl Node {
         });
         let smtp = bind(&*env.net, "SMTP", config.smtp).await?;
         let pop3 = bind(&*env.net, "POP3", config.pop3).await?;
+        let imap = bind(&*env.net, "IMAP", config.imap).await?;
         let (trigger, shutdown) = Shutdown::new();
         let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
-        let mut node = Node { trigger, services: JoinSet::new(), smtp: local_addr(&smtp), pop3: local_addr(&pop3) };
+        let mut node = Node {
+            trigger,
+            services: JoinSet::new(),
+            smtp: local_addr(&smtp),
+            pop3: local_addr(&pop3),
+            imap: local_addr(&imap),
+        };
         node.spawn(smtp, Smtp::new(ctx.clone()), &shutdown, grace);
         node.spawn(pop3, Pop3::new(ctx.clone()), &shutdown, grace);
+        node.spawn(imap, Imap::new(ctx.clone()), &shutdown, grace);
         info!(node = %config.node_name, data_dir = %config.data_dir.display(), "node started");
         Ok(node)
     }
@@ -108,6 +118,11 @@ impl Node {
     /// The bound POP3 address.
     pub fn pop3_addr(&self) -> Option<SocketAddr> {
         self.pop3
+    }
+
+    /// The bound IMAP address.
+    pub fn imap_addr(&self) -> Option<SocketAddr> {
+        self.imap
     }
 
     /// Stops accepting, lets in-flight sessions finish (within the grace

@@ -79,3 +79,14 @@ fn a_port_in_use_is_a_clear_startup_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("cannot listen for SMTP on 127.0.0.1:{port}")), "{stderr}");
 }
+
+#[test]
+fn the_readme_passwords_open_the_fixture_accounts() {
+    use tiermail_node::directory::{AuthOutcome, LocalAccounts};
+    let config = tiermail_node::Config::load(&repo_root().join("fixtures/node-a.toml")).unwrap();
+    let accounts = LocalAccounts::from_config(&config);
+    for (user, password) in [("alice@example.com", "wonderland"), ("bob@example.com", "builder")] {
+        assert!(matches!(accounts.authenticate(user, password), AuthOutcome::Accepted(_)), "{user}");
+        assert_eq!(accounts.authenticate(user, "wrong"), AuthOutcome::Rejected);
+    }
+}

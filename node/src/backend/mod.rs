@@ -1,6 +1,7 @@
 //! The back-end mail services: they hold the mail (SMTP delivery into the
 //! store, POP3 and IMAP access to it).
 
+pub mod imap;
 pub mod pop3;
 pub mod smtp;
 

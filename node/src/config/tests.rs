@@ -66,7 +66,7 @@ fn every_semantic_error_is_reported_at_once() {
         .replace("Alice@example.com", "alice@other.org")
         .replace("127.0.0.1:1100", "localhost:110")
         .replace("max_message_size = 1048576", "max_line_length = 10")
-        + "\n[[domain]]\nname = \"example.com\"\n\n[[account]]\naddress = \"bob@example.com\"\npassword = \"{NOPE}xyz\"\n\n[backend.imap]\nlisten = \"127.0.0.1:1430\"\n";
+        + "\n[[domain]]\nname = \"example.com\"\n\n[[account]]\naddress = \"bob@example.com\"\npassword = \"{NOPE}xyz\"\n\n[backend.imap]\nlisten = \"127.0.0.1:2525\"\n";
     insta::assert_snapshot!(errors(&text));
 }
 

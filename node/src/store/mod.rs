@@ -354,8 +354,8 @@ impl Store {
 
     /// Runs `f` on the loaded folder under its lock, off the async worker
     /// threads when the disk blocks. A failed op drops the cached state.
-    /// INBOX is created on first use (with the special-use folders: this is
-    /// a new account); other folders must exist.
+    /// A new account (no INBOX yet) is created on first use, with its
+    /// special-use folders; other folders must exist.
     async fn with_folder<T: Send + 'static>(
         &self,
         account: &AccountId,
@@ -370,11 +370,10 @@ impl Store {
             let mut guard = slot.maildir.lock().unwrap_or_else(|e| e.into_inner());
             if guard.is_none() {
                 let dir = folder::dir(&root, &name);
-                if name == "INBOX" {
-                    if !inner.disk.exists(&root.join(uidlist::FILE_NAME)) {
-                        create_account(&*inner.disk, &root, inner.clock.since_unix_epoch())?;
-                    }
-                } else if !inner.disk.exists(&dir.join("cur")) {
+                if !inner.disk.exists(&root.join(uidlist::FILE_NAME)) {
+                    create_account(&*inner.disk, &root, inner.clock.since_unix_epoch())?;
+                }
+                if name != "INBOX" && !inner.disk.exists(&dir.join("cur")) {
                     return Err(io::Error::new(io::ErrorKind::NotFound, "no such folder"));
                 }
                 *guard = Some(Maildir::open(&*inner.disk, &dir, inner.clock.since_unix_epoch())?);

@@ -75,7 +75,8 @@ async fn subscriptions_persist() {
 #[test]
 fn simulated_crash_keeps_every_acknowledged_delivery() {
     let acked: Arc<Mutex<Vec<u32>>> = Arc::default();
-    let after_restart: Arc<Mutex<Option<Vec<(u32, Vec<u8>)>>>> = Arc::default();
+    type Listing = Vec<(u32, Vec<u8>)>;
+    let after_restart: Arc<Mutex<Option<Listing>>> = Arc::default();
     let boots = Arc::new(Mutex::new(0));
     let mut sim = turmoil::Builder::new().simulation_duration(Duration::from_secs(30)).build();
     let (log, seen) = (acked.clone(), after_restart.clone());

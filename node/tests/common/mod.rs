@@ -15,6 +15,7 @@ pub struct NodeProcess {
     pub config: PathBuf,
     pub smtp: SocketAddr,
     pub pop3: SocketAddr,
+    pub imap: SocketAddr,
     child: Option<Child>,
 }
 
@@ -27,7 +28,7 @@ impl NodeProcess {
     /// Writes a config for alice@ and bob@example.com and starts the node.
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (smtp, pop3) = (free_port(), free_port());
+        let (smtp, pop3, imap) = (free_port(), free_port(), free_port());
         let config = dir.path().join("node.toml");
         std::fs::write(
             &config,
@@ -59,6 +60,9 @@ listen = "127.0.0.1:{smtp}"
 
 [backend.pop3]
 listen = "127.0.0.1:{pop3}"
+
+[backend.imap]
+listen = "127.0.0.1:{imap}"
 "#
             ),
         )
@@ -68,6 +72,7 @@ listen = "127.0.0.1:{pop3}"
             config,
             smtp: ([127, 0, 0, 1], smtp).into(),
             pop3: ([127, 0, 0, 1], pop3).into(),
+            imap: ([127, 0, 0, 1], imap).into(),
             child: None,
         };
         node.spawn();
@@ -91,7 +96,7 @@ listen = "127.0.0.1:{pop3}"
             .spawn()
             .expect("start tiermail-node");
         self.child = Some(child);
-        for addr in [self.smtp, self.pop3] {
+        for addr in [self.smtp, self.pop3, self.imap] {
             wait_for_port(addr, self);
         }
     }
