@@ -1,6 +1,7 @@
-//! `tiermail-node bench`: SMTP and POP3 throughput of a real node process on
-//! loopback, next to Postfix's `smtp-sink` (which stores nothing: the
-//! ceiling, not a peer).
+//! `tiermail-node bench`: SMTP, POP3 and IMAP throughput of a real node
+//! process on loopback, next to Postfix's `smtp-sink` (which stores nothing:
+//! the ceiling, not a peer) and Dovecot (a peer serving a copy of the same
+//! Maildir over IMAP; see [`imap`]).
 //!
 //! This is a tool at the binary's edge, not node service code: it spawns
 //! processes and reads the wall clock ([`Instant`]). It prints figures and
@@ -20,6 +21,8 @@ use anyhow::{Context as _, bail};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+mod imap;
 
 const ACCOUNT: &str = "bench@example.com";
 const PASSWORD: &str = "bench-password";
@@ -51,6 +54,18 @@ pub struct BenchArgs {
     /// POP3 sessions (USER/PASS, STAT, RETR 1, QUIT) run after the SMTP load.
     #[arg(long, default_value_t = 1000)]
     pop3_sessions: usize,
+    /// IMAP sessions (LOGIN, SELECT INBOX, FETCH 1:10 BODY.PEEK[], LOGOUT),
+    /// `--connections` at a time, against the node and then Dovecot; 0 skips
+    /// the IMAP phase.
+    #[arg(long, default_value_t = 500)]
+    imap_sessions: usize,
+    /// Messages of `--size` bytes delivered by SMTP into the IMAP account's
+    /// INBOX before the IMAP phase (also what `FETCH 1:*` reads).
+    #[arg(long, value_name = "MESSAGES", default_value_t = 1000)]
+    imap_mailbox: usize,
+    /// Skip the IMAP comparison with Dovecot.
+    #[arg(long)]
+    no_dovecot: bool,
 }
 
 /// Runs the bench; errors are printed, not panicked.
@@ -68,16 +83,20 @@ fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if args.messages == 0 || args.connections == 0 {
         bail!("--messages and --connections must be at least 1");
     }
+    if args.imap_sessions > 0 && args.imap_mailbox == 0 {
+        bail!("--imap-mailbox must be at least 1 (or --imap-sessions 0 to skip IMAP)");
+    }
     let min = min_message_size();
     if args.size < min {
         bail!("--size must be at least {min} bytes (the generated headers)");
     }
     let exe = std::env::current_exe().context("cannot find this program's own path")?;
     let dir = tempfile::Builder::new().prefix("tiermail-bench-").tempdir().context("cannot create a temp dir")?;
-    let [smtp_port, pop3_port, sink_port] = free_ports()?;
+    let [smtp_port, pop3_port, imap_port, sink_port, dovecot_port] = free_ports()?;
 
     eprintln!("bench: starting tiermail-node, data in {} (set TMPDIR to bench another disk)", dir.path().display());
-    let mut node = NodeProcess::start(&exe, dir.path(), args, smtp_port, pop3_port)?;
+    let ports = NodePorts { smtp: smtp_port, pop3: pop3_port, imap: imap_port };
+    let mut node = NodeProcess::start(&exe, dir.path(), args, ports)?;
     let sink = match find_program("smtp-sink") {
         None => {
             println!("smtp-sink not found: comparison with smtp-sink skipped (install the Debian package postfix)");
@@ -93,11 +112,18 @@ fn run(args: &BenchArgs) -> anyhow::Result<()> {
     };
 
     let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
-    let ours = runtime.block_on(smtp_load("tiermail-node", node.smtp, args));
-    let ceiling = sink.as_ref().map(|s| runtime.block_on(smtp_load("smtp-sink", s.addr, args)));
+    let load = SmtpLoad { rcpt: ACCOUNT, messages: args.messages, size: args.size, connections: args.connections };
+    let ours = runtime.block_on(smtp_load("tiermail-node", node.smtp, &load));
+    let ceiling = sink.as_ref().map(|s| runtime.block_on(smtp_load("smtp-sink", s.addr, &load)));
     drop(sink);
     let pop3 = (args.pop3_sessions > 0).then(|| runtime.block_on(pop3_load(node.pop3, args)));
-    let stopped = node.stop();
+    // The IMAP phase stops the node itself (Dovecot must read a quiescent
+    // Maildir); otherwise it is stopped here.
+    let (imap, stopped) = if args.imap_sessions > 0 {
+        imap::phase(&runtime, args, &mut node, dir.path(), dovecot_port)
+    } else {
+        (None, node.stop())
+    };
 
     let build = if cfg!(debug_assertions) { "debug build: figures not representative" } else { "release build" };
     println!();
@@ -136,6 +162,14 @@ fn run(args: &BenchArgs) -> anyhow::Result<()> {
         if failures > 0 {
             println!("{name}: {failures} failed; first: {}", samples.join(" | "));
         }
+    }
+    match &imap {
+        Some(report) => {
+            println!();
+            report.print(args);
+        }
+        None if args.imap_sessions == 0 => println!("IMAP: skipped (--imap-sessions 0)"),
+        None => {}
     }
     if let Err(e) = stopped {
         println!("warning: {e:#}");
@@ -198,18 +232,29 @@ impl Drop for ChildGuard {
     }
 }
 
+/// The loopback ports of the node's services.
+#[derive(Clone, Copy)]
+struct NodePorts {
+    smtp: u16,
+    pop3: u16,
+    imap: u16,
+}
+
 /// The tiermail node under test, as a child process of this one.
 struct NodeProcess {
     child: ChildGuard,
     log: PathBuf,
+    /// Where the node keeps its Maildirs (`<data_dir>/<domain>/<user>/`).
+    data_dir: PathBuf,
     smtp: SocketAddr,
     pop3: SocketAddr,
+    imap: SocketAddr,
 }
 
 impl NodeProcess {
-    fn start(exe: &Path, dir: &Path, args: &BenchArgs, smtp_port: u16, pop3_port: u16) -> anyhow::Result<Self> {
+    fn start(exe: &Path, dir: &Path, args: &BenchArgs, ports: NodePorts) -> anyhow::Result<Self> {
         let config = dir.join("node.toml");
-        let text = node_config(args, smtp_port, pop3_port);
+        let text = node_config(args, ports);
         // Check it here first: a config error is clearer than a child's exit.
         tiermail_node::Config::parse(&config, &text)
             .map_err(|e| anyhow::anyhow!("generated config is invalid:\n{e}"))?;
@@ -227,11 +272,13 @@ impl NodeProcess {
         let mut node = NodeProcess {
             child: ChildGuard(Some(child)),
             log,
-            smtp: SocketAddr::from(([127, 0, 0, 1], smtp_port)),
-            pop3: SocketAddr::from(([127, 0, 0, 1], pop3_port)),
+            data_dir: dir.join("data"),
+            smtp: SocketAddr::from(([127, 0, 0, 1], ports.smtp)),
+            pop3: SocketAddr::from(([127, 0, 0, 1], ports.pop3)),
+            imap: SocketAddr::from(([127, 0, 0, 1], ports.imap)),
         };
         let child = node.child.0.as_mut().expect("just started");
-        for addr in [node.smtp, node.pop3] {
+        for addr in [node.smtp, node.pop3, node.imap] {
             wait_for_port(addr, child, "node", &node.log)?;
         }
         Ok(node)
@@ -241,24 +288,7 @@ impl NodeProcess {
     fn stop(&mut self) -> anyhow::Result<()> {
         let Some(mut child) = self.child.0.take() else { return Ok(()) };
         eprintln!("bench: stopping the node (SIGTERM)");
-        let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-        if !status.is_ok_and(|s| s.success()) {
-            child.kill().ok();
-            child.wait().ok();
-            bail!("could not send SIGTERM to the node; killed it");
-        }
-        let deadline = Instant::now() + Duration::from_secs(SHUTDOWN_GRACE_SECS + 5);
-        let status: ExitStatus = loop {
-            if let Some(status) = child.try_wait()? {
-                break status;
-            }
-            if Instant::now() > deadline {
-                child.kill().ok();
-                child.wait().ok();
-                bail!("the node did not exit within {}s of SIGTERM; killed it", SHUTDOWN_GRACE_SECS + 5);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = terminate(&mut child, "the node", Duration::from_secs(SHUTDOWN_GRACE_SECS + 5))?;
         if !status.success() {
             bail!("the node exited with {status} after SIGTERM; its log:\n{}", read_log(&self.log));
         }
@@ -266,7 +296,32 @@ impl NodeProcess {
     }
 }
 
-fn node_config(args: &BenchArgs, smtp_port: u16, pop3_port: u16) -> String {
+/// SIGTERM, then waits up to `grace` for the exit; SIGKILL (and an error)
+/// if the signal cannot be sent or the grace passes.
+fn terminate(child: &mut Child, what: &str, grace: Duration) -> anyhow::Result<ExitStatus> {
+    let sent = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    if !sent.is_ok_and(|s| s.success()) {
+        child.kill().ok();
+        child.wait().ok();
+        bail!("could not send SIGTERM to {what}; killed it");
+    }
+    let deadline = Instant::now() + grace;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            child.wait().ok();
+            bail!("{what} did not exit within {grace:?} of SIGTERM; killed it");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn node_config(args: &BenchArgs, ports: NodePorts) -> String {
+    let NodePorts { smtp: smtp_port, pop3: pop3_port, imap: imap_port } = ports;
+    let imap_account = imap::ACCOUNT;
     // Room for the trace headers the node adds at delivery.
     let max_message_size = args.size as u64 + 64 * 1024;
     format!(
@@ -287,11 +342,18 @@ name = "example.com"
 address = "{ACCOUNT}"
 password = "{PASSWORD}"
 
+[[account]]
+address = "{imap_account}"
+password = "{PASSWORD}"
+
 [backend.smtp]
 listen = "127.0.0.1:{smtp_port}"
 
 [backend.pop3]
 listen = "127.0.0.1:{pop3_port}"
+
+[backend.imap]
+listen = "127.0.0.1:{imap_port}"
 "#
     )
 }
@@ -486,17 +548,26 @@ impl SmtpRun {
     }
 }
 
-/// Sends `args.messages` messages over `args.connections` connections.
-async fn smtp_load(name: &'static str, addr: SocketAddr, args: &BenchArgs) -> SmtpRun {
-    eprintln!("bench: {name}: sending {} messages over {} connections", args.messages, args.connections);
+/// What one SMTP load sends.
+struct SmtpLoad {
+    rcpt: &'static str,
+    messages: usize,
+    size: usize,
+    connections: usize,
+}
+
+/// Sends `load.messages` messages over `load.connections` connections.
+async fn smtp_load(name: &'static str, addr: SocketAddr, load: &SmtpLoad) -> SmtpRun {
+    let &SmtpLoad { rcpt, messages, size, connections } = load;
+    eprintln!("bench: {name}: sending {messages} messages to {rcpt} over {connections} connections");
     let done = Arc::new(AtomicUsize::new(0));
-    let progress = spawn_progress(name, "messages", done.clone(), args.messages);
+    let progress = spawn_progress(name, "messages", done.clone(), messages);
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for c in 0..args.connections {
-        let range = c * args.messages / args.connections..(c + 1) * args.messages / args.connections;
+    for c in 0..connections {
+        let range = c * messages / connections..(c + 1) * messages / connections;
         if !range.is_empty() {
-            tasks.spawn(smtp_connection(addr, range, args.size, done.clone()));
+            tasks.spawn(smtp_connection(addr, rcpt, range, size, done.clone()));
         }
     }
     let mut total = SmtpRun::default();
@@ -513,7 +584,13 @@ async fn smtp_load(name: &'static str, addr: SocketAddr, args: &BenchArgs) -> Sm
 }
 
 /// One connection's share: EHLO, the messages, QUIT.
-async fn smtp_connection(addr: SocketAddr, messages: Range<usize>, size: usize, done: Arc<AtomicUsize>) -> SmtpRun {
+async fn smtp_connection(
+    addr: SocketAddr,
+    rcpt: &'static str,
+    messages: Range<usize>,
+    size: usize,
+    done: Arc<AtomicUsize>,
+) -> SmtpRun {
     let mut run = SmtpRun::default();
     let total = messages.len();
     let mut client = match smtp_open(addr).await {
@@ -526,7 +603,7 @@ async fn smtp_connection(addr: SocketAddr, messages: Range<usize>, size: usize, 
     for seq in messages {
         let mut message = build_message(seq, size);
         message.extend_from_slice(b".\r\n");
-        match smtp_transaction(&mut client, &message).await {
+        match smtp_transaction(&mut client, rcpt, &message).await {
             Ok(Ok(latency)) => {
                 run.ok += 1;
                 run.latencies.push(latency);
@@ -559,13 +636,11 @@ async fn smtp_open(addr: SocketAddr) -> anyhow::Result<Client> {
 
 /// MAIL, RCPT, DATA, the message: Ok(Ok(latency)) on 250, Ok(Err(reply)) if
 /// refused (after RSET), Err if the connection failed.
-async fn smtp_transaction(client: &mut Client, message: &[u8]) -> anyhow::Result<Result<Duration, String>> {
+async fn smtp_transaction(client: &mut Client, rcpt: &str, message: &[u8]) -> anyhow::Result<Result<Duration, String>> {
     let start = Instant::now();
-    for (command, want) in [
-        (format!("MAIL FROM:<{SENDER}>\r\n"), 250),
-        (format!("RCPT TO:<{ACCOUNT}>\r\n"), 250),
-        ("DATA\r\n".into(), 354),
-    ] {
+    for (command, want) in
+        [(format!("MAIL FROM:<{SENDER}>\r\n"), 250), (format!("RCPT TO:<{rcpt}>\r\n"), 250), ("DATA\r\n".into(), 354)]
+    {
         let (code, line) = client.smtp(&command).await?;
         if code != want {
             client.smtp("RSET\r\n").await?;

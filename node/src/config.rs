@@ -25,6 +25,8 @@ pub const DEFAULT_MAX_RECIPIENTS: usize = 100;
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 300;
 /// On shutdown, in-flight sessions get this long to finish.
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
+/// Concurrent logged-in IMAP plus POP3 sessions one account may hold.
+pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 20;
 
 /// A validated node configuration.
 #[derive(Debug, Clone)]
@@ -51,6 +53,7 @@ pub struct Limits {
     pub max_recipients: usize,
     pub idle_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
+    pub max_sessions_per_user: usize,
 }
 
 impl Default for Limits {
@@ -61,6 +64,7 @@ impl Default for Limits {
             max_recipients: DEFAULT_MAX_RECIPIENTS,
             idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
+            max_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
         }
     }
 }
@@ -318,6 +322,9 @@ impl Report<'_> {
         }
         if l.max_recipients == 0 {
             self.at(span.clone(), "limits.max_recipients", "must be greater than 0");
+        }
+        if l.max_sessions_per_user == 0 {
+            self.at(span.clone(), "limits.max_sessions_per_user", "must be greater than 0");
         }
         if l.idle_timeout_secs == 0 {
             self.at(span, "limits.idle_timeout_secs", "must be greater than 0");

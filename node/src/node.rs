@@ -78,6 +78,7 @@ impl Node {
             store: Store::new(env.disk.clone(), config.data_dir.clone(), &config.node_name, clock),
             clock,
             offload_cpu: env.offload_cpu,
+            sessions: Default::default(),
         });
         let smtp = bind(&*env.net, "SMTP", config.smtp).await?;
         let pop3 = bind(&*env.net, "POP3", config.pop3).await?;

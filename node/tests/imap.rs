@@ -175,3 +175,29 @@ except imaplib.IMAP4.error as e:
     let ir = "AGFsaWNlQGV4YW1wbGUuY29tAHdvbmRlcmxhbmQ="; // \0alice@example.com\0wonderland
     assert!(imap_cmd(&mut c, "a", &format!("AUTHENTICATE PLAIN {ir}")).contains("a OK"));
 }
+
+#[test]
+fn limits_answer_clearly_and_the_session_goes_on() {
+    let node = NodeProcess::start();
+    // Per-user sessions: the node allows 4 (tests' config).
+    let mut sessions: Vec<LineClient> = (0..4).map(|_| imap_login(&node)).collect();
+    let mut fifth = LineClient::connect(node.imap);
+    fifth.line();
+    let refused = imap_cmd(&mut fifth, "l", &format!("LOGIN alice@example.com {PASSWORD}"));
+    assert!(refused.starts_with("l NO [LIMIT] Too many sessions"), "{refused}");
+    assert!(imap_cmd(&mut sessions[0], "q", "LOGOUT").contains("q OK"));
+    drop(sessions.remove(0));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(imap_cmd(&mut fifth, "l2", &format!("LOGIN alice@example.com {PASSWORD}")).contains("l2 OK"));
+    // A literal over the message size limit (100000 in the tests' config).
+    let c = &mut sessions[0];
+    c.send(b"a APPEND INBOX {200000}\r\n");
+    let reply = c.line();
+    assert!(reply.starts_with("a BAD Literal too large: the limit is 100000 bytes"), "{reply}");
+    assert!(imap_cmd(c, "n", "NOOP").contains("n OK"), "the session goes on");
+    // An over-long command line.
+    let long = format!("x LIST \"\" \"{}\"", "a".repeat(300_000));
+    let reply = imap_cmd(c, "x", &long[2..]);
+    assert!(reply.contains("x BAD"), "{}", &reply[..reply.len().min(200)]);
+    assert!(imap_cmd(c, "n2", "NOOP").contains("n2 OK"));
+}

@@ -5,12 +5,13 @@ pub mod imap;
 pub mod pop3;
 pub mod smtp;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use crate::clock::Clock;
 use crate::config::Limits;
 use crate::directory::{AuthOutcome, LocalAccounts};
-use crate::store::Store;
+use crate::store::{AccountId, Store};
 
 /// What every back-end session needs, shared by all sessions of a node.
 pub struct Context {
@@ -22,9 +23,42 @@ pub struct Context {
     pub clock: Clock,
     /// See [`crate::node::Env::offload_cpu`].
     pub offload_cpu: bool,
+    /// Logged-in IMAP and POP3 sessions per account.
+    pub sessions: Arc<Mutex<BTreeMap<AccountId, usize>>>,
+}
+
+/// A logged-in session's place in the per-account count; freed on drop.
+#[derive(Debug)]
+pub struct SessionSlot {
+    account: AccountId,
+    sessions: Arc<Mutex<BTreeMap<AccountId, usize>>>,
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        let mut map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.account) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.account);
+            }
+        }
+    }
 }
 
 impl Context {
+    /// Takes one of the account's session slots, or `None` when it already
+    /// has `limits.max_sessions_per_user` sessions.
+    pub fn claim_session(&self, account: &AccountId) -> Option<SessionSlot> {
+        let mut map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(account.clone()).or_default();
+        if *n >= self.limits.max_sessions_per_user {
+            return None;
+        }
+        *n += 1;
+        Some(SessionSlot { account: account.clone(), sessions: self.sessions.clone() })
+    }
+
     /// Checks a login; password hashing runs off the async workers when
     /// the node runs for real.
     pub async fn authenticate(&self, login: &str, password: &str) -> AuthOutcome {

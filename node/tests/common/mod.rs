@@ -43,6 +43,7 @@ max_line_length = 1000
 max_message_size = 100000
 idle_timeout_secs = 30
 shutdown_grace_secs = 10
+max_sessions_per_user = 4
 
 [[domain]]
 name = "example.com"

@@ -17,7 +17,7 @@ use imap_next::{Interrupt, Io, State};
 use tracing::{debug, info, warn};
 
 use super::selected::Selected;
-use crate::backend::Context;
+use crate::backend::{Context, SessionSlot};
 use crate::connection::{Connection, ReadError};
 use crate::directory::{AUTH_FAILURE_DELAY, AuthOutcome};
 use crate::sasl;
@@ -39,6 +39,8 @@ pub struct Session {
     errors: u32,
     /// LOGOUT or BYE sent: end once the output is flushed.
     closing: bool,
+    /// Held while logged in: counts against the per-account session limit.
+    slot: Option<SessionSlot>,
 }
 
 /// `tag OK/NO/BAD [code] text`, for handlers' results.
@@ -92,6 +94,8 @@ impl Session {
         options.max_literal_size = max;
         options.max_command_size = max + 65_536;
         options.crlf_relaxed = true;
+        options.set_literal_reject_text(format!("Literal too large: the limit is {max} bytes")).expect("valid text");
+        options.set_literal_accept_text("Ready for literal data".into()).expect("valid text");
         let greeting = imap_codec::imap_types::response::Greeting::ok(
             Some(Code::Capability(capabilities(false))),
             "tiermail IMAP ready",
@@ -107,6 +111,7 @@ impl Session {
             authenticating: None,
             errors: 0,
             closing: false,
+            slot: None,
         }
     }
 
@@ -280,8 +285,13 @@ impl Session {
     async fn login(&mut self, tag: &Tag<'static>, login: &str, password: &str) -> Status<'static> {
         match self.ctx.authenticate(login, password).await {
             AuthOutcome::Accepted(account) => {
+                let Some(slot) = self.ctx.claim_session(&account) else {
+                    info!(%account, "session limit reached");
+                    return status(tag, Kind::No, Some(code("LIMIT")), "Too many sessions for this user; close one");
+                };
                 tracing::Span::current().record("user", tracing::field::display(&account));
                 info!("logged in");
+                self.slot = Some(slot);
                 self.account = Some(account);
                 status(tag, Kind::Ok, Some(Code::Capability(capabilities(true))), "Logged in")
             }
@@ -399,6 +409,8 @@ mod tests {
         let greeting = imap_codec::imap_types::response::Greeting::ok(None, "hi").unwrap();
         let mut options = Options::default();
         options.crlf_relaxed = true;
+        options.set_literal_reject_text(format!("Literal too large: the limit is {max} bytes")).expect("valid text");
+        options.set_literal_accept_text("Ready for literal data".into()).expect("valid text");
         let mut server = Server::new(options, greeting);
         server.enqueue_input(input);
         let (mut commands, mut errors) = (Vec::new(), 0);

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tracing::{debug, info, warn};
 
-use super::Context;
+use super::{Context, SessionSlot};
 use crate::connection::{Connection, ReadError};
 use crate::directory::{AUTH_FAILURE_DELAY, AuthOutcome};
 use crate::sasl;
@@ -54,6 +54,8 @@ impl Protocol for Pop3 {
 
 /// The mailbox a logged-in session works on.
 struct Maildrop {
+    /// Counts against the per-account session limit while logged in.
+    _slot: SessionSlot,
     mailbox: AccountId,
     snapshot: Snapshot,
     deleted: Vec<bool>,
@@ -134,12 +136,16 @@ impl Session {
                 return self.error("-ERR [AUTH] Authentication failed\r\n").await;
             }
         };
+        let Some(slot) = self.ctx.claim_session(&mailbox) else {
+            info!(%mailbox, "session limit reached");
+            return self.send("-ERR [IN-USE] Too many sessions for this user; close one\r\n").await;
+        };
         tracing::Span::current().record("user", tracing::field::display(&mailbox));
         match self.ctx.store.snapshot(&mailbox, "INBOX").await {
             Ok(snapshot) => {
                 info!(messages = snapshot.messages.len(), "logged in");
                 let deleted = vec![false; snapshot.messages.len()];
-                self.open = Some(Maildrop { mailbox, snapshot, deleted });
+                self.open = Some(Maildrop { _slot: slot, mailbox, snapshot, deleted });
                 self.send("+OK Logged in\r\n").await
             }
             Err(e) => {
