@@ -409,8 +409,6 @@ mod tests {
         let greeting = imap_codec::imap_types::response::Greeting::ok(None, "hi").unwrap();
         let mut options = Options::default();
         options.crlf_relaxed = true;
-        options.set_literal_reject_text(format!("Literal too large: the limit is {max} bytes")).expect("valid text");
-        options.set_literal_accept_text("Ready for literal data".into()).expect("valid text");
         let mut server = Server::new(options, greeting);
         server.enqueue_input(input);
         let (mut commands, mut errors) = (Vec::new(), 0);
