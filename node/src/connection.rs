@@ -156,6 +156,30 @@ impl Connection {
         self.writer.flush().await
     }
 
+    /// Reads exactly `n` bytes (an IMAP literal), within the idle timeout.
+    pub async fn read_exact(&mut self, n: usize) -> Result<Vec<u8>, ReadError> {
+        let mut data = vec![0u8; n];
+        let timeout = self.idle_timeout;
+        self.writer.flush().await?;
+        match tokio::time::timeout(timeout, tokio::io::AsyncReadExt::read_exact(&mut self.reader, &mut data)).await {
+            Ok(Ok(_)) => Ok(data),
+            Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Err(ReadError::Closed),
+            Ok(Err(e)) => Err(ReadError::Io(e)),
+            Err(_) => Err(ReadError::TimedOut),
+        }
+    }
+
+    /// Hands the connection to a byte relay (a proxy after login): flushes
+    /// what is queued and returns the bytes already read from the peer but
+    /// not yet used, with the whole stream.
+    pub async fn into_stream(mut self) -> io::Result<(Vec<u8>, Stream)> {
+        self.writer.flush().await?;
+        let pending = self.reader.buffer().to_vec();
+        let read = self.reader.into_inner();
+        let write = self.writer.into_inner();
+        Ok((pending, read.unsplit(write)))
+    }
+
     /// Flushes and closes the write side.
     pub async fn close(mut self) {
         let _ = self.writer.flush().await;

@@ -10,6 +10,7 @@ pub mod connection;
 pub mod directory;
 pub mod net;
 pub mod node;
+pub mod proxy;
 pub mod sasl;
 pub mod server;
 pub mod shutdown;

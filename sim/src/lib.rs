@@ -1,5 +1,6 @@
 //! tiermail-sim: runs tiermail nodes inside deterministic turmoil
 //! simulations, with the client workloads that drive them.
 
+pub mod ldap_server;
 pub mod trace;
 pub mod workload;

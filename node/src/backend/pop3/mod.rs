@@ -3,7 +3,7 @@
 //! DELE only marks, and the marked messages are removed durably at QUIT.
 //! A session that ends any other way removes nothing.
 
-mod command;
+pub mod command;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,0 +1,133 @@
+//! Front-end proxies (seeds: "Front-end services setup", "The IMAP and POP3
+//! Proxies", "LDAP Authentication"): they read the login, ask the user map
+//! where the account lives, log in to that back-end and then relay bytes.
+//!
+//! Unlike stalwartlabs/proxy, whose router fails open (directory error →
+//! default destination), ours fails CLOSED: a directory that cannot answer
+//! gives the client a temporary error, never a route it did not earn.
+
+pub mod backends;
+pub mod imap;
+pub mod pop3;
+pub mod splice;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::directory::AuthOutcome;
+use crate::net::BoxFuture;
+
+/// Where the user map sends a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// The account lives on this back-end host; the port may be missing
+    /// (the service's back-end port is used then).
+    Mapped { host: String, port: Option<u16> },
+    /// The map does not know the user: the service's failover address.
+    NotInMap,
+    /// The map could not answer now (directory down, timeout).
+    Unavailable,
+}
+
+/// Proxy-side authentication's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyAuth {
+    Accepted,
+    Rejected,
+    /// The directory could not decide: a temporary failure, never a pass.
+    Unavailable,
+}
+
+impl From<AuthOutcome> for ProxyAuth {
+    fn from(outcome: AuthOutcome) -> Self {
+        match outcome {
+            AuthOutcome::Accepted(_) => ProxyAuth::Accepted,
+            AuthOutcome::Rejected => ProxyAuth::Rejected,
+        }
+    }
+}
+
+/// The user map and authenticator a proxy service uses.
+pub trait Router: Send + Sync + 'static {
+    fn route<'a>(&'a self, login: &'a str) -> BoxFuture<'a, Route>;
+    fn authenticate<'a>(&'a self, login: &'a str, password: &'a str) -> BoxFuture<'a, ProxyAuth>;
+}
+
+/// Where authentication happens (seed "LDAP Authentication").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthAt {
+    /// At the proxy (through the directory), then again at the back-end.
+    Proxy,
+    /// Only at the back-end.
+    Backend,
+}
+
+/// One proxy service's settings.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    pub listen: SocketAddr,
+    pub auth_at: AuthAt,
+    /// The back-end port used when the map names only a host.
+    pub backend_port: u16,
+    /// Where users the map does not know go ("host:port"); none = refuse.
+    pub failover: Option<String>,
+    pub connect_timeout: Duration,
+    /// This node's own proxy listen addresses: a route to one of them is a
+    /// loop and is refused.
+    pub own_proxies: Vec<SocketAddr>,
+}
+
+/// What every proxy session shares.
+pub struct ProxyContext {
+    pub settings: ProxySettings,
+    pub router: Arc<dyn Router>,
+    pub backends: backends::Backends,
+    pub limits: crate::config::Limits,
+}
+
+/// Why a login could not be relayed; each maps to one answer per protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Wrong password or unknown user, decided by the proxy or the back-end.
+    AuthFailed,
+    /// The directory could not answer.
+    DirectoryUnavailable,
+    /// The back-end is down, refused, timed out or its breaker is open.
+    BackendUnavailable,
+    /// The map points back at a proxy port of this node.
+    Loop,
+    /// Not in the map and no failover address configured.
+    NoRoute,
+}
+
+impl ProxyContext {
+    /// The "host:port" of the back-end for a login.
+    pub async fn backend_for(&self, login: &str) -> Result<String, Refusal> {
+        let target = match self.router.route(login).await {
+            Route::Mapped { host, port } => format!("{host}:{}", port.unwrap_or(self.settings.backend_port)),
+            Route::NotInMap => self.settings.failover.clone().ok_or(Refusal::NoRoute)?,
+            Route::Unavailable => return Err(Refusal::DirectoryUnavailable),
+        };
+        if let Ok(addr) = target.parse::<SocketAddr>()
+            && self.settings.own_proxies.contains(&addr)
+        {
+            tracing::error!(%login, %target, "the user map routes to a proxy port of this node; refusing the loop");
+            return Err(Refusal::Loop);
+        }
+        Ok(target)
+    }
+
+    /// Proxy-side authentication when configured.
+    pub async fn check_at_proxy(&self, login: &str, password: &str) -> Result<(), Refusal> {
+        if self.settings.auth_at == AuthAt::Backend {
+            return Ok(());
+        }
+        match self.router.authenticate(login, password).await {
+            ProxyAuth::Accepted => Ok(()),
+            ProxyAuth::Rejected => Err(Refusal::AuthFailed),
+            ProxyAuth::Unavailable => Err(Refusal::DirectoryUnavailable),
+        }
+    }
+}
