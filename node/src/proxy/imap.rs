@@ -5,19 +5,17 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use imap_codec::CommandCodec;
 use imap_codec::decode::Decoder;
 use imap_codec::imap_types::auth::AuthMechanism;
 use imap_codec::imap_types::command::CommandBody;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
-use super::{ProxyContext, Refusal, splice::relay};
+use super::{LoginProxy, ProxyContext, Refusal};
 use crate::connection::{Connection, ReadError};
 use crate::directory::AUTH_FAILURE_DELAY;
 use crate::sasl;
-use crate::server::Protocol;
 use crate::shutdown::Shutdown;
 
 const CAPABILITY: &str = "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN ID";
@@ -38,30 +36,24 @@ impl ImapProxy {
     }
 }
 
-impl Protocol for ImapProxy {
+impl LoginProxy for ImapProxy {
     const NAME: &'static str = "imap-proxy";
 
-    fn idle_timeout(&self) -> Duration {
-        self.ctx.limits.idle_timeout()
+    fn context(&self) -> &ProxyContext {
+        &self.ctx
     }
 
-    async fn session(self: Arc<Self>, mut conn: Connection, peer: SocketAddr) {
-        match self.pre_auth(&mut conn, peer).await {
-            Ok(Some((backend, target))) => {
-                info!(backend = %target, "relaying");
-                relay(conn, backend).await;
-            }
-            Ok(None) => conn.close().await,
-            Err(e) => {
-                debug!(error = %e, "session ended");
-                conn.close().await;
-            }
-        }
+    async fn pre_auth(
+        &self,
+        conn: &mut Connection,
+        peer: SocketAddr,
+    ) -> Result<Option<(Connection, String)>, ReadError> {
+        self.serve_pre_auth(conn, peer).await
     }
 }
 
 impl ImapProxy {
-    async fn pre_auth(
+    async fn serve_pre_auth(
         &self,
         conn: &mut Connection,
         peer: SocketAddr,

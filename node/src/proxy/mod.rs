@@ -9,14 +9,21 @@
 pub mod backends;
 pub mod imap;
 pub mod pop3;
+pub mod smtp;
 pub mod splice;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::future::Future;
+
+use tracing::{debug, info};
+
+use crate::connection::{Connection, ReadError};
 use crate::directory::AuthOutcome;
 use crate::net::BoxFuture;
+use crate::server::Protocol;
 
 /// Where the user map sends a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +135,44 @@ impl ProxyContext {
             ProxyAuth::Accepted => Ok(()),
             ProxyAuth::Rejected => Err(Refusal::AuthFailed),
             ProxyAuth::Unavailable => Err(Refusal::DirectoryUnavailable),
+        }
+    }
+}
+
+/// A proxy that serves the dialogue up to login itself, then relays
+/// (IMAP, POP3). Implementing it makes the service a [`Protocol`].
+pub trait LoginProxy: Send + Sync + 'static {
+    const NAME: &'static str;
+
+    fn context(&self) -> &ProxyContext;
+
+    /// Serves the client until it logs in (returns the logged-in back-end
+    /// connection and its address) or leaves (`None`).
+    fn pre_auth(
+        &self,
+        conn: &mut Connection,
+        peer: SocketAddr,
+    ) -> impl Future<Output = Result<Option<(Connection, String)>, ReadError>> + Send;
+}
+
+impl<P: LoginProxy> Protocol for P {
+    const NAME: &'static str = P::NAME;
+
+    fn idle_timeout(&self) -> Duration {
+        self.context().limits.idle_timeout()
+    }
+
+    async fn session(self: Arc<Self>, mut conn: Connection, peer: SocketAddr) {
+        match self.pre_auth(&mut conn, peer).await {
+            Ok(Some((backend, target))) => {
+                info!(backend = %target, "relaying");
+                splice::relay(conn, backend).await;
+            }
+            Ok(None) => conn.close().await,
+            Err(e) => {
+                debug!(error = %e, "session ended");
+                conn.close().await;
+            }
         }
     }
 }

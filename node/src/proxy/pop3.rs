@@ -3,16 +3,14 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
-use super::{ProxyContext, Refusal, splice::relay};
+use super::{LoginProxy, ProxyContext, Refusal};
 use crate::backend::pop3::command::{Command, parse};
 use crate::connection::{Connection, ReadError};
 use crate::directory::AUTH_FAILURE_DELAY;
 use crate::sasl;
-use crate::server::Protocol;
 use crate::shutdown::Shutdown;
 
 const CAPABILITIES: &str = "+OK Capability list follows\r\nUSER\r\nSASL PLAIN\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nTOP\r\nUIDL\r\nIMPLEMENTATION tiermail-proxy\r\n.\r\n";
@@ -30,32 +28,26 @@ impl Pop3Proxy {
     }
 }
 
-impl Protocol for Pop3Proxy {
+impl LoginProxy for Pop3Proxy {
     const NAME: &'static str = "pop3-proxy";
 
-    fn idle_timeout(&self) -> Duration {
-        self.ctx.limits.idle_timeout()
+    fn context(&self) -> &ProxyContext {
+        &self.ctx
     }
 
-    async fn session(self: Arc<Self>, mut conn: Connection, peer: SocketAddr) {
-        match self.pre_auth(&mut conn, peer).await {
-            Ok(Some((backend, target))) => {
-                info!(backend = %target, "relaying");
-                relay(conn, backend).await;
-            }
-            Ok(None) => conn.close().await,
-            Err(e) => {
-                debug!(error = %e, "session ended");
-                conn.close().await;
-            }
-        }
+    async fn pre_auth(
+        &self,
+        conn: &mut Connection,
+        peer: SocketAddr,
+    ) -> Result<Option<(Connection, String)>, ReadError> {
+        self.serve_pre_auth(conn, peer).await
     }
 }
 
 impl Pop3Proxy {
     /// Serves the AUTHORIZATION state; returns the logged-in back-end
     /// connection to relay to, or `None` when the client quit.
-    async fn pre_auth(
+    async fn serve_pre_auth(
         &self,
         conn: &mut Connection,
         peer: SocketAddr,

@@ -285,7 +285,7 @@ fn unique_id(drop: &Maildrop, uid: u32) -> String {
 /// A stored message (CRLF lines) as a POP3 multi-line response body:
 /// lines starting with '.' doubled, a final CRLF ensured, then ".".
 /// With `body_lines`, only the header and that many body lines (TOP).
-fn dot_stuff(message: &[u8], body_lines: Option<u32>) -> Vec<u8> {
+pub(crate) fn dot_stuff(message: &[u8], body_lines: Option<u32>) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.len() + message.len() / 64 + 5);
     let mut in_body = false;
     let mut body_left = body_lines;

@@ -4,24 +4,39 @@
 //! send to local recipients (no open relay); this node has no outbound
 //! queue yet, so mail for other domains is refused even after AUTH.
 
-mod data;
-mod reply;
+pub(crate) mod data;
+pub(crate) mod exchange;
+pub(crate) mod reply;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN, Request};
+use smtp_proto::Request;
 use tracing::{debug, info, warn};
 
 use super::Context;
 use crate::connection::{Connection, ReadError};
 use crate::directory::{AUTH_FAILURE_DELAY, AuthOutcome, Recipient};
-use crate::sasl;
 use crate::server::Protocol;
 use crate::store::AccountId;
-use data::{DataReceiver, DataStep};
 use reply::Reply;
+
+/// A Received field (RFC 5321 4.4) for a message from `peer`, which
+/// introduced itself as `helo`, taken in by `by`.
+pub(crate) fn received(
+    helo: Option<&str>,
+    peer: SocketAddr,
+    by: &str,
+    authenticated: bool,
+    clock: &crate::clock::Clock,
+) -> String {
+    let secs = i64::try_from(clock.since_unix_epoch().as_secs()).unwrap_or(0);
+    let date = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default().format("%a, %d %b %Y %H:%M:%S +0000");
+    let with = if authenticated { "ESMTPA" } else { "ESMTP" };
+    let helo = helo.unwrap_or("unknown").replace(['\r', '\n'], "");
+    format!("Received: from {helo} ([{}])\r\n\tby {by} (tiermail) with {with};\r\n\t{date}\r\n", peer.ip())
+}
 
 /// After this many rejected commands in one session, the client is dropped.
 const MAX_ERRORS: u32 = 20;
@@ -192,31 +207,20 @@ impl Session {
             return self.error(Reply::new(554, "5.5.1", "No valid recipients")).await;
         }
         self.send(Reply::new(354, "", "End data with <CR><LF>.<CR><LF>")).await?;
-        let max = self.ctx.limits.max_message_size;
-        let mut receiver = DataReceiver::new(max, self.trace_headers());
-        // A line longer than the whole size budget is a size violation, not
-        // a protocol error: keep reading to the final dot either way.
-        let line_limit = usize::try_from(max).unwrap_or(usize::MAX).saturating_add(2);
-        loop {
-            match self.conn.read_line(line_limit).await {
-                Ok(line) => {
-                    if receiver.line(&line.bytes, line.crlf) == DataStep::Done {
-                        break;
-                    }
-                }
-                Err(ReadError::TooLong) => receiver.reject_size(),
-                Err(ReadError::TimedOut) => {
-                    self.reset();
-                    return self.send(Reply::new(421, "4.4.2", "Timeout during DATA, closing connection")).await;
-                }
-                Err(e) => {
-                    // The client vanished mid-DATA: nothing was delivered.
-                    warn!(error = %e, "client lost during DATA; message discarded");
-                    return Err(e);
-                }
+        let header = self.trace_headers();
+        let message = match exchange::read_message(&mut self.conn, self.ctx.limits.max_message_size, header).await {
+            Ok(message) => message,
+            Err(ReadError::TimedOut) => {
+                self.reset();
+                return self.send(Reply::new(421, "4.4.2", "Timeout during DATA, closing connection")).await;
             }
-        }
-        let reply = match receiver.finish() {
+            Err(e) => {
+                // The client vanished mid-DATA: nothing was delivered.
+                warn!(error = %e, "client lost during DATA; message discarded");
+                return Err(e);
+            }
+        };
+        let reply = match message {
             None => Reply::new(552, "5.3.4", "Message size exceeds fixed maximum message size"),
             Some(message) => self.deliver(message).await,
         };
@@ -252,17 +256,10 @@ impl Session {
     /// The Return-Path and Received fields RFC 5321 (4.4) requires at final
     /// delivery.
     fn trace_headers(&self) -> Vec<u8> {
-        let secs = i64::try_from(self.ctx.clock.since_unix_epoch().as_secs()).unwrap_or(0);
-        let date = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default().format("%a, %d %b %Y %H:%M:%S +0000");
-        let with = if self.user.is_some() { "ESMTPA" } else { "ESMTP" };
-        let helo = self.helo.as_deref().unwrap_or("unknown").replace(['\r', '\n'], "");
-        format!(
-            "Return-Path: <{}>\r\nReceived: from {helo} ([{}])\r\n\tby {} (tiermail) with {with};\r\n\t{date}\r\n",
-            self.from.as_deref().unwrap_or("").replace(['\r', '\n', '>'], ""),
-            self.peer.ip(),
-            self.ctx.hostname,
-        )
-        .into_bytes()
+        let from = self.from.as_deref().unwrap_or("").replace(['\r', '\n', '>'], "");
+        let received =
+            received(self.helo.as_deref(), self.peer, &self.ctx.hostname, self.user.is_some(), &self.ctx.clock);
+        format!("Return-Path: <{from}>\r\n{received}").into_bytes()
     }
 
     async fn auth(&mut self, mechanism: u64, initial: String) -> Result<(), ReadError> {
@@ -272,23 +269,10 @@ impl Session {
         if self.from.is_some() {
             return self.error(Reply::new(503, "5.5.1", "AUTH not permitted during a mail transaction")).await;
         }
-        let credentials = match mechanism {
-            AUTH_PLAIN => {
-                let response = match initial.as_str() {
-                    "" => self.challenge("").await?,
-                    initial => sasl::decode_response(initial.as_bytes()),
-                };
-                response.and_then(|r| sasl::plain(&r))
-            }
-            AUTH_LOGIN => self.auth_login(initial).await?,
-            _ => return self.error(Reply::new(504, "5.5.4", "Unrecognized authentication type")).await,
-        };
-        let credentials = match credentials {
+        let limit = self.ctx.limits.max_line_length;
+        let credentials = match exchange::credentials(&mut self.conn, mechanism, &initial, limit).await? {
             Ok(c) => c,
-            Err(sasl::SaslError::Cancelled) => {
-                return self.error(Reply::new(501, "5.0.0", "Authentication cancelled")).await;
-            }
-            Err(e) => return self.error(Reply::new(501, "5.5.2", &format!("Cannot decode response: {e}"))).await,
+            Err(e) => return self.error(e.reply()).await,
         };
         match self.ctx.authenticate(&credentials.login, &credentials.password).await {
             AuthOutcome::Accepted(id) => {
@@ -303,25 +287,6 @@ impl Session {
                 self.error(Reply::new(535, "5.7.8", "Authentication credentials invalid")).await
             }
         }
-    }
-
-    async fn auth_login(&mut self, initial: String) -> Result<Result<sasl::Credentials, sasl::SaslError>, ReadError> {
-        let user = match initial.as_str() {
-            "" => self.challenge(&sasl::encode(b"Username:")).await?,
-            initial => sasl::decode_response(initial.as_bytes()),
-        };
-        let Ok(login) = user.and_then(|u| sasl::login_step(&u)) else {
-            return Ok(Err(sasl::SaslError::Malformed));
-        };
-        let password = self.challenge(&sasl::encode(b"Password:")).await?;
-        Ok(password.and_then(|p| sasl::login_step(&p)).map(|password| sasl::Credentials { login, password }))
-    }
-
-    /// Sends a 334 challenge and decodes the client's answer.
-    async fn challenge(&mut self, text: &str) -> Result<Result<Vec<u8>, sasl::SaslError>, ReadError> {
-        self.send(Reply::new(334, "", text)).await?;
-        let line = self.conn.read_line(self.ctx.limits.max_line_length).await?;
-        Ok(sasl::decode_response(&line.bytes))
     }
 
     fn reset(&mut self) {

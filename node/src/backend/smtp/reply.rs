@@ -16,6 +16,13 @@ impl Reply {
         Self { code, lines: vec![text.to_string()], enhanced }
     }
 
+    /// A reply received from another server, passed on as it came.
+    pub fn raw(text: &str) -> Self {
+        let code = text.get(..3).and_then(|c| c.parse().ok()).filter(|c| (200..600).contains(c)).unwrap_or(451);
+        let lines = text.split("\r\n").map(|l| l.get(4..).unwrap_or("").to_string()).collect();
+        Self { code, lines, enhanced: "" }
+    }
+
     pub fn is_positive(&self) -> bool {
         self.code < 400
     }
@@ -78,6 +85,9 @@ mod tests {
     fn formats_single_and_multi_line_replies() {
         assert_eq!(Reply::new(250, "2.1.0", "Ok").to_string(), "250 2.1.0 Ok\r\n");
         assert_eq!(Reply::new(354, "", "Go ahead").to_string(), "354 Go ahead\r\n");
+        assert_eq!(Reply::raw("550 5.1.1 No such user").to_string(), "550 5.1.1 No such user\r\n");
+        assert_eq!(Reply::raw("250-a\r\n250 b").to_string(), "250-a\r\n250 b\r\n");
+        assert_eq!(Reply::raw("garbage").code, 451);
         insta::assert_snapshot!(ehlo("mx.example.com", 1000).to_string());
     }
 }
