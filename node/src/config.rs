@@ -11,6 +11,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use proxies::{DEFAULT_CONNECT_TIMEOUT_SECS, Proxies, ProxyConfig, UserMapConfig};
+
 use crate::directory::password;
 use crate::store::AccountId;
 
@@ -42,6 +44,9 @@ pub struct Config {
     pub smtp: Option<SocketAddr>,
     pub pop3: Option<SocketAddr>,
     pub imap: Option<SocketAddr>,
+    /// User maps by name.
+    pub user_maps: BTreeMap<String, UserMapConfig>,
+    pub proxies: Proxies,
 }
 
 /// Protocol limits shared by the line-based services.
@@ -87,6 +92,10 @@ struct RawConfig {
     accounts: Vec<RawAccount>,
     #[serde(default)]
     backend: RawBackend,
+    #[serde(default, rename = "user_map")]
+    user_maps: Vec<proxies::RawUserMap>,
+    #[serde(default)]
+    proxy: proxies::RawProxies,
 }
 
 #[derive(Deserialize)]
@@ -304,11 +313,24 @@ impl Report<'_> {
             addrs.push(addr);
         }
         let [smtp, pop3, imap] = addrs[..] else { unreachable!("three services") };
-        if services.iter().all(|(_, s)| s.is_none()) {
-            self.at(None, "backend", "no service configured: add [backend.smtp], [backend.pop3] and/or [backend.imap]");
+        let user_maps = self.user_maps(&raw.user_maps, base);
+        let proxies = self.proxies(&raw.proxy, &user_maps);
+        let backend_addrs: Vec<SocketAddr> = addrs.iter().flatten().copied().filter(|a| a.port() != 0).collect();
+        for addr in proxies.listen_addrs().into_iter().filter(|a| a.port() != 0) {
+            let others = proxies.listen_addrs().into_iter().filter(|a| *a == addr).count();
+            if backend_addrs.contains(&addr) || others > 1 {
+                self.at(None, "proxy", format!("{addr} is used by more than one service"));
+            }
+        }
+        if services.iter().all(|(_, s)| s.is_none()) && proxies.listen_addrs().is_empty() {
+            self.at(
+                None,
+                "backend",
+                "no service configured: add [backend.smtp], [backend.pop3], [backend.imap] or a [proxy.*]",
+            );
         }
 
-        Config { node_name, data_dir, limits, domains, accounts, smtp, pop3, imap }
+        Config { node_name, data_dir, limits, domains, accounts, smtp, pop3, imap, user_maps, proxies }
     }
 
     fn check_limits(&mut self, limits: &Spanned<Limits>) {
@@ -371,5 +393,6 @@ pub fn parse_address(address: &str) -> Option<AccountId> {
     (user_ok && is_domain(domain)).then(|| AccountId { user: user.to_string(), domain: domain.to_string() })
 }
 
+mod proxies;
 #[cfg(test)]
 mod tests;

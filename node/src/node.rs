@@ -1,6 +1,7 @@
 //! A running node: binds every configured service through the seam, serves
 //! until told to shut down, then drains in-flight sessions.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -13,9 +14,16 @@ use crate::backend::imap::Imap;
 use crate::backend::pop3::Pop3;
 use crate::backend::smtp::Smtp;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, ProxyConfig, UserMapConfig};
 use crate::directory::LocalAccounts;
+use crate::directory::local_map::LocalMapFile;
 use crate::net::{Listener, Net, SimNet, TokioNet};
+use crate::proxy::backends::Backends;
+use crate::proxy::imap::ImapProxy;
+use crate::proxy::pop3::Pop3Proxy;
+use crate::proxy::router::FileMapRouter;
+use crate::proxy::smtp::SmtpProxy;
+use crate::proxy::{ProxyContext, ProxySettings};
 use crate::server::{Protocol, serve};
 use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::store::{Disk, RealDisk, SimDisk, Store};
@@ -52,6 +60,8 @@ pub enum StartError {
     Bind { service: &'static str, addr: SocketAddr, source: std::io::Error },
     #[error("cannot create the data directory {dir}: {source}")]
     DataDir { dir: String, source: std::io::Error },
+    #[error("user map {name:?}: {errors}")]
+    UserMap { name: String, errors: String },
 }
 
 /// A started node.
@@ -95,8 +105,66 @@ impl Node {
         node.spawn(smtp, Smtp::new(ctx.clone()), &shutdown, grace);
         node.spawn(pop3, Pop3::new(ctx.clone()), &shutdown, grace);
         node.spawn(imap, Imap::new(ctx.clone()), &shutdown, grace);
+        node.start_proxies(&config, &env, ctx.accounts.clone(), clock, &shutdown, grace).await?;
         info!(node = %config.node_name, data_dir = %config.data_dir.display(), "node started");
         Ok(node)
+    }
+
+    /// Loads the user maps the proxies use and starts each configured proxy.
+    async fn start_proxies(
+        &mut self,
+        config: &Config,
+        env: &Env,
+        accounts: Arc<LocalAccounts>,
+        clock: Clock,
+        shutdown: &Shutdown,
+        grace: Duration,
+    ) -> Result<(), StartError> {
+        let mut maps = BTreeMap::new();
+        for (name, map) in &config.user_maps {
+            let UserMapConfig::LocalFile { path } = map;
+            let file = LocalMapFile::load(path).map_err(|errors| StartError::UserMap {
+                name: name.clone(),
+                errors: errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+            })?;
+            maps.insert(name.clone(), Arc::new(file));
+        }
+        let own_proxies = config.proxies.listen_addrs();
+        let context = |proxy: &ProxyConfig| {
+            Arc::new(ProxyContext {
+                settings: ProxySettings {
+                    listen: proxy.listen,
+                    auth_at: proxy.auth_at,
+                    backend_port: proxy.backend_port,
+                    failover: proxy.failover.clone(),
+                    connect_timeout: proxy.connect_timeout,
+                    own_proxies: own_proxies.clone(),
+                },
+                router: Arc::new(FileMapRouter { map: maps[&proxy.user_map].clone(), accounts: accounts.clone() }),
+                backends: Backends::new(env.net.clone(), proxy.connect_timeout),
+                limits: config.limits,
+            })
+        };
+        if let Some(proxy) = &config.proxies.smtp {
+            let listener = bind(&*env.net, "SMTP proxy", Some(proxy.listen)).await?;
+            let service = SmtpProxy::new(
+                context(proxy),
+                config.domains.clone(),
+                config.node_name.clone(),
+                clock,
+                shutdown.clone(),
+            );
+            self.spawn(listener, service, shutdown, grace);
+        }
+        if let Some(proxy) = &config.proxies.imap {
+            let listener = bind(&*env.net, "IMAP proxy", Some(proxy.listen)).await?;
+            self.spawn(listener, ImapProxy::new(context(proxy), shutdown.clone()), shutdown, grace);
+        }
+        if let Some(proxy) = &config.proxies.pop3 {
+            let listener = bind(&*env.net, "POP3 proxy", Some(proxy.listen)).await?;
+            self.spawn(listener, Pop3Proxy::new(context(proxy), shutdown.clone()), shutdown, grace);
+        }
+        Ok(())
     }
 
     fn spawn<P: Protocol>(

@@ -93,9 +93,12 @@ impl Report {
     pub(super) fn print(&self, args: &BenchArgs) {
         let connections = args.connections.min(args.imap_sessions);
         println!(
-            "IMAP: {} messages x {} B; {} sessions of LOGIN+SELECT+FETCH 1:{SESSION_FETCH} BODY.PEEK[]+LOGOUT \
+            "IMAP: {} messages x {} B; {} sessions of LOGIN+SELECT+FETCH 1:{} BODY.PEEK[]+LOGOUT \
              over {connections} connections",
-            args.imap_mailbox, args.size, args.imap_sessions
+            args.imap_mailbox,
+            args.size,
+            args.imap_sessions,
+            SESSION_FETCH.min(args.imap_mailbox)
         );
         println!(
             "{:<20} {:>10} {:>8} {:>8} {:>7} {:>14}",
@@ -118,12 +121,27 @@ impl Report {
                 );
             }
         }
-        if let Ok(f) = &self.ours.fetch_all {
+        let mut fetched = vec![("the node", &self.ours)];
+        if let Peer::Ran { run, .. } = &self.peer {
+            fetched.push(("Dovecot", run));
+        }
+        let fetched: Vec<String> = fetched
+            .into_iter()
+            .filter_map(|(name, run)| {
+                let f = run.fetch_all.as_ref().ok()?;
+                Some(format!(
+                    "{} messages, {:.3} MB from {name} in {:.3} s",
+                    f.messages,
+                    f.bytes as f64 / 1e6,
+                    f.wall.as_secs_f64()
+                ))
+            })
+            .collect();
+        if !fetched.is_empty() {
             println!(
-                "(fetch-all: one session's FETCH 1:* BODY.PEEK[], timed from the command to its tagged OK: {} messages, \
-                 {:.2} MB of literals from the node; each target had one untimed warm-up session first)",
-                f.messages,
-                f.bytes as f64 / 1e6
+                "(fetch-all: one session's FETCH 1:* BODY.PEEK[], timed from the command to its tagged OK: {}; \
+                 each target had one untimed warm-up session first)",
+                fetched.join(", ")
             );
         }
         if let Peer::Ran { .. } = &self.peer {

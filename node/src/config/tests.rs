@@ -105,3 +105,41 @@ proptest::proptest! {
         let _ = Config::parse(Path::new("x.toml"), &text);
     }
 }
+
+#[test]
+fn proxy_sections_are_checked() {
+    let text = GOOD.to_string()
+        + r#"
+[[user_map]]
+name = "cluster"
+kind = "local-file"
+path = "users.map"
+
+[[user_map]]
+name = "ldap"
+kind = "ldap-magic"
+
+[proxy.imap]
+listen = "127.0.0.1:1143"
+user_map = "cluster"
+auth = "proxy"
+failover = "nowhere"
+
+[proxy.smtp]
+listen = "127.0.0.1:2525"
+user_map = "missing"
+failover = "127.0.0.1:25"
+"#;
+    insta::assert_snapshot!(errors(&text));
+}
+
+#[test]
+fn a_good_proxy_section_resolves_paths_and_defaults() {
+    let text = GOOD.to_string()
+        + "\n[[user_map]]\nname = \"m\"\nkind = \"local-file\"\npath = \"maps/users.map\"\n\n[proxy.pop3]\nlisten = \"127.0.0.1:1110\"\nuser_map = \"m\"\nfailover = \"10.0.0.9:110\"\n";
+    let config = Config::parse(Path::new("conf/node.toml"), &text).unwrap();
+    assert_eq!(config.user_maps["m"], UserMapConfig::LocalFile { path: "conf/maps/users.map".into() });
+    let pop3 = config.proxies.pop3.unwrap();
+    assert_eq!((pop3.backend_port, pop3.failover.as_deref()), (110, Some("10.0.0.9:110")));
+    assert_eq!(pop3.connect_timeout, Duration::from_secs(DEFAULT_CONNECT_TIMEOUT_SECS));
+}

@@ -2,6 +2,7 @@
 //! the node's local accounts from its config; the LDAP connector and user
 //! maps plug in behind the same answers.
 
+pub mod local_map;
 pub mod password;
 
 use std::collections::BTreeMap;
@@ -76,7 +77,8 @@ impl LocalAccounts {
         }
     }
 
-    fn normalise_login(&self, login: &str) -> Option<AccountId> {
+    /// `user@domain` as given, or a bare `user` in the node's only domain.
+    pub fn normalise_login(&self, login: &str) -> Option<AccountId> {
         let login = login.trim();
         if login.contains('@') {
             parse_address(login)

@@ -184,7 +184,16 @@ impl ImapProxy {
             }
             return Err(refusal);
         }
-        let target = self.ctx.backend_for(login).await?;
+        let target = match self.ctx.backend_for(login).await {
+            Ok(target) => target,
+            // Nobody can log in a user no map knows: say so as for a wrong
+            // password, after the same delay, so users cannot be enumerated.
+            Err(Refusal::NoRoute) => {
+                tokio::time::sleep(AUTH_FAILURE_DELAY).await;
+                return Err(Refusal::AuthFailed);
+            }
+            Err(refusal) => return Err(refusal),
+        };
         let stream = self.ctx.backends.connect(&target).await.map_err(|e| {
             warn!(error = %e, "back-end unreachable");
             Refusal::BackendUnavailable

@@ -9,6 +9,7 @@
 pub mod backends;
 pub mod imap;
 pub mod pop3;
+pub mod router;
 pub mod smtp;
 pub mod splice;
 

@@ -16,6 +16,8 @@ pub struct NodeProcess {
     pub smtp: SocketAddr,
     pub pop3: SocketAddr,
     pub imap: SocketAddr,
+    /// Addresses that must accept connections before the node counts as up.
+    wait_for: Vec<SocketAddr>,
     child: Option<Child>,
 }
 
@@ -74,8 +76,22 @@ listen = "127.0.0.1:{imap}"
             smtp: ([127, 0, 0, 1], smtp).into(),
             pop3: ([127, 0, 0, 1], pop3).into(),
             imap: ([127, 0, 0, 1], imap).into(),
+            wait_for: Vec::new(),
             child: None,
         };
+        node.spawn();
+        node
+    }
+
+    /// A node from config text written into `dir` (shared with other nodes
+    /// of a cluster test); up once every address in `wait_for` accepts.
+    pub fn from_config(dir: &Path, name: &str, config: &str, wait_for: Vec<SocketAddr>) -> Self {
+        let own = tempfile::tempdir_in(dir).unwrap();
+        let path = own.path().join(format!("{name}.toml"));
+        std::fs::write(&path, config.replace("DATA_DIR", &own.path().join("data").display().to_string())).unwrap();
+        let unused: SocketAddr = ([127, 0, 0, 1], 0).into();
+        let mut node =
+            NodeProcess { dir: own, config: path, smtp: unused, pop3: unused, imap: unused, wait_for, child: None };
         node.spawn();
         node
     }
@@ -97,7 +113,9 @@ listen = "127.0.0.1:{imap}"
             .spawn()
             .expect("start tiermail-node");
         self.child = Some(child);
-        for addr in [self.smtp, self.pop3, self.imap] {
+        let addrs =
+            if self.wait_for.is_empty() { vec![self.smtp, self.pop3, self.imap] } else { self.wait_for.clone() };
+        for addr in addrs {
             wait_for_port(addr, self);
         }
     }

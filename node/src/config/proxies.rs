@@ -1,0 +1,172 @@
+//! The `[[user_map]]` and `[proxy.smtp|imap|pop3]` sections: which proxies
+//! this node runs and where they look users up (seeds "Front-end services
+//! setup" and "Mapping Setup").
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::Report;
+use crate::proxy::AuthAt;
+
+/// How long a proxy waits for a back-end connection.
+pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 5;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUserMap {
+    name: Spanned<String>,
+    kind: Spanned<String>,
+    path: Option<Spanned<PathBuf>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProxies {
+    smtp: Option<RawProxy>,
+    imap: Option<RawProxy>,
+    pop3: Option<RawProxy>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProxy {
+    listen: Spanned<String>,
+    user_map: Spanned<String>,
+    auth: Option<Spanned<AuthAt>>,
+    backend_port: Option<u16>,
+    failover: Option<Spanned<String>>,
+    connect_timeout_secs: Option<u64>,
+}
+
+/// A user map, by kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserMapConfig {
+    /// `user host[:port]` lines in a file (path resolved against the config).
+    LocalFile { path: PathBuf },
+}
+
+/// One proxy service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyConfig {
+    pub listen: SocketAddr,
+    pub user_map: String,
+    pub auth_at: AuthAt,
+    /// Used when the map gives a host without a port.
+    pub backend_port: u16,
+    pub failover: Option<String>,
+    pub connect_timeout: Duration,
+}
+
+/// The proxies this node runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Proxies {
+    pub smtp: Option<ProxyConfig>,
+    pub imap: Option<ProxyConfig>,
+    pub pop3: Option<ProxyConfig>,
+}
+
+impl Proxies {
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        [&self.smtp, &self.imap, &self.pop3].into_iter().flatten().map(|p| p.listen).collect()
+    }
+}
+
+impl Report<'_> {
+    pub(super) fn user_maps(&mut self, raw: &[RawUserMap], base: &Path) -> BTreeMap<String, UserMapConfig> {
+        let mut maps = BTreeMap::new();
+        for (i, m) in raw.iter().enumerate() {
+            let name = m.name.get_ref().clone();
+            if maps.contains_key(&name) {
+                self.at(
+                    Some(m.name.span()),
+                    &format!("user_map[{i}].name"),
+                    format!("user map {name:?} is defined twice"),
+                );
+                continue;
+            }
+            match (m.kind.get_ref().as_str(), &m.path) {
+                ("local-file", Some(path)) => {
+                    maps.insert(name, UserMapConfig::LocalFile { path: base.join(path.get_ref()) });
+                }
+                ("local-file", None) => {
+                    self.at(Some(m.kind.span()), &format!("user_map[{i}].path"), "a local-file map needs a path");
+                }
+                ("ldap-password" | "ldap-bind", _) => self.at(
+                    Some(m.kind.span()),
+                    &format!("user_map[{i}].kind"),
+                    "LDAP user maps are not available in this version yet; use kind = \"local-file\"",
+                ),
+                (other, _) => self.at(
+                    Some(m.kind.span()),
+                    &format!("user_map[{i}].kind"),
+                    format!("unknown kind {other:?}: use local-file, ldap-password or ldap-bind"),
+                ),
+            }
+        }
+        maps
+    }
+
+    pub(super) fn proxies(&mut self, raw: &RawProxies, maps: &BTreeMap<String, UserMapConfig>) -> Proxies {
+        let mut one = |service: &str, raw: &Option<RawProxy>, default_port: u16| {
+            let raw = raw.as_ref()?;
+            let key = |k: &str| format!("proxy.{service}.{k}");
+            let listen = match raw.listen.get_ref().parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    let message = format!("{:?} is not an IP:port address", raw.listen.get_ref());
+                    self.at(Some(raw.listen.span()), &key("listen"), message);
+                    None
+                }
+            };
+            let map = maps.get(raw.user_map.get_ref());
+            if map.is_none() {
+                let message = format!("no [[user_map]] named {:?}", raw.user_map.get_ref());
+                self.at(Some(raw.user_map.span()), &key("user_map"), message);
+            }
+            let auth_at = raw.auth.as_ref().map_or(AuthAt::Backend, |a| *a.get_ref());
+            if let Some(auth) = &raw.auth {
+                if service == "smtp" {
+                    let message = "the SMTP proxy authenticates submission at the proxy; remove `auth`";
+                    self.at(Some(auth.span()), &key("auth"), message);
+                } else if auth_at == AuthAt::Proxy && matches!(map, Some(UserMapConfig::LocalFile { .. })) {
+                    let message = "a local-file map holds no passwords: use auth = \"backend\" or an LDAP map";
+                    self.at(Some(auth.span()), &key("auth"), message);
+                }
+            }
+            if let Some(failover) = &raw.failover {
+                if service == "smtp" {
+                    // Seed: unmapped recipients are relayed under normal policy.
+                    let message = "SMTP has no failover address: unmapped recipients follow relay policy";
+                    self.at(Some(failover.span()), &key("failover"), message);
+                } else if failover
+                    .get_ref()
+                    .rsplit_once(':')
+                    .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+                {
+                    let message = format!("{:?} is not host:port", failover.get_ref());
+                    self.at(Some(failover.span()), &key("failover"), message);
+                }
+            }
+            Some(ProxyConfig {
+                listen: listen?,
+                user_map: raw.user_map.get_ref().clone(),
+                auth_at,
+                backend_port: raw.backend_port.unwrap_or(default_port),
+                failover: raw.failover.as_ref().map(|f| f.get_ref().clone()),
+                connect_timeout: Duration::from_secs(
+                    raw.connect_timeout_secs.unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECS).max(1),
+                ),
+            })
+        };
+        Proxies {
+            smtp: one("smtp", &raw.smtp, 25),
+            imap: one("imap", &raw.imap, 143),
+            pop3: one("pop3", &raw.pop3, 110),
+        }
+    }
+}

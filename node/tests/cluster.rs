@@ -1,0 +1,215 @@
+//! Proxies routing by user map across real node processes on 127.0.0.x:
+//! a one-tier cluster (every node runs proxies and back-end) and a two-tier
+//! one (proxy front-ends, back-ends, a failover back-end).
+
+mod common;
+
+use common::*;
+use std::net::SocketAddr;
+use std::path::Path;
+
+const SMTP_BE: u16 = 2525;
+const POP3_BE: u16 = 1100;
+const IMAP_BE: u16 = 1430;
+const SMTP_PX: u16 = 1025;
+const POP3_PX: u16 = 1110;
+const IMAP_PX: u16 = 1143;
+
+fn addr(ip: &str, port: u16) -> SocketAddr {
+    format!("{ip}:{port}").parse().unwrap()
+}
+
+/// A node config: back-end services and/or proxies, hosting `accounts`.
+fn node_config(
+    name: &str,
+    ip: &str,
+    backend: bool,
+    proxies: bool,
+    accounts: &[&str],
+    map: &Path,
+    failover: Option<&str>,
+) -> String {
+    let mut text =
+        format!("[node]\nname = \"{name}\"\ndata_dir = \"DATA_DIR\"\n\n[[domain]]\nname = \"example.com\"\n");
+    for user in accounts {
+        text += &format!("\n[[account]]\naddress = \"{user}@example.com\"\npassword = \"pw-{user}\"\n");
+    }
+    if backend {
+        text += &format!(
+            "\n[backend.smtp]\nlisten = \"{ip}:{SMTP_BE}\"\n[backend.pop3]\nlisten = \"{ip}:{POP3_BE}\"\n[backend.imap]\nlisten = \"{ip}:{IMAP_BE}\"\n"
+        );
+    }
+    if proxies {
+        let failover = |port: u16| failover.map(|ip| format!("failover = \"{ip}:{port}\"\n")).unwrap_or_default();
+        text += &format!(
+            "\n[[user_map]]\nname = \"cluster\"\nkind = \"local-file\"\npath = \"{}\"\n\
+             \n[proxy.smtp]\nlisten = \"{ip}:{SMTP_PX}\"\nuser_map = \"cluster\"\nbackend_port = {SMTP_BE}\n\
+             \n[proxy.imap]\nlisten = \"{ip}:{IMAP_PX}\"\nuser_map = \"cluster\"\nbackend_port = {IMAP_BE}\n{}\
+             \n[proxy.pop3]\nlisten = \"{ip}:{POP3_PX}\"\nuser_map = \"cluster\"\nbackend_port = {POP3_BE}\n{}",
+            map.display(),
+            failover(IMAP_BE),
+            failover(POP3_BE),
+        );
+    }
+    text
+}
+
+fn start(
+    dir: &Path,
+    name: &str,
+    ip: &str,
+    backend: bool,
+    proxies: bool,
+    accounts: &[&str],
+    failover: Option<&str>,
+) -> NodeProcess {
+    let config = node_config(name, ip, backend, proxies, accounts, &dir.join("users.map"), failover);
+    let mut wait = Vec::new();
+    if backend {
+        wait.extend([addr(ip, SMTP_BE), addr(ip, POP3_BE), addr(ip, IMAP_BE)]);
+    }
+    if proxies {
+        wait.extend([addr(ip, SMTP_PX), addr(ip, POP3_PX), addr(ip, IMAP_PX)]);
+    }
+    NodeProcess::from_config(dir, name, &config, wait)
+}
+
+fn imap_session(proxy: SocketAddr, user: &str, password: &str) -> (LineClient, String) {
+    let mut c = LineClient::connect(proxy);
+    assert!(c.line().starts_with("* OK"));
+    c.send(format!("l LOGIN \"{user}@example.com\" \"{password}\"\r\n").as_bytes());
+    let mut reply = String::new();
+    loop {
+        let line = c.line();
+        reply.push_str(&line);
+        if line.starts_with("l ") || line.is_empty() {
+            return (c, reply);
+        }
+    }
+}
+
+fn imap_tagged(c: &mut LineClient, tag: &str, command: &str) -> String {
+    c.send(format!("{tag} {command}\r\n").as_bytes());
+    let mut out = String::new();
+    loop {
+        let line = c.line();
+        assert!(!line.is_empty(), "closed; so far:\n{out}");
+        out.push_str(&line);
+        if line.starts_with(&format!("{tag} ")) {
+            return out;
+        }
+    }
+}
+
+#[test]
+fn one_tier_any_node_reaches_the_users_home_node() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("users.map"),
+        "# user            home node\nbob@example.com 127.0.0.21\ncarol@example.com 127.0.0.22\nalice@example.com 127.0.0.23\n",
+    )
+    .unwrap();
+    let _a = start(dir.path(), "node-a", "127.0.0.21", true, true, &["bob"], None);
+    let _b = start(dir.path(), "node-b", "127.0.0.22", true, true, &["carol"], None);
+    let c = start(dir.path(), "node-c", "127.0.0.23", true, true, &["alice"], None);
+
+    // Delivered through node-b's SMTP proxy to alice, whose home is node-c.
+    let body = b"Subject: across the cluster\r\n\r\nfrom node-b to node-c\r\n";
+    let reply = smtp_deliver(addr("127.0.0.22", SMTP_PX), "alice@example.com", body);
+    assert!(reply.starts_with("250 "), "{reply}");
+    assert_eq!(std::fs::read_dir(c.maildir("alice").join("new")).unwrap().count(), 1, "stored on node-c");
+
+    // Read through node-a's IMAP proxy...
+    let (mut imap, login) = imap_session(addr("127.0.0.21", IMAP_PX), "alice", "pw-alice");
+    assert!(login.contains("l OK"), "{login}");
+    assert!(imap_tagged(&mut imap, "s", "SELECT INBOX").contains("* 1 EXISTS"));
+    let fetched = imap_tagged(&mut imap, "f", "FETCH 1 BODY.PEEK[]");
+    assert!(fetched.contains("from node-b to node-c"), "{fetched}");
+    imap_tagged(&mut imap, "q", "LOGOUT");
+
+    // ...and through node-a's POP3 proxy.
+    let mut pop = LineClient::connect(addr("127.0.0.21", POP3_PX));
+    assert!(pop.line().starts_with("+OK"));
+    assert!(pop.cmd("USER alice@example.com").starts_with("+OK"));
+    assert!(pop.cmd("PASS pw-alice").starts_with("+OK"));
+    assert!(pop.cmd("RETR 1").starts_with("+OK"));
+    assert!(pop.multiline().ends_with(body));
+    assert!(pop.cmd("QUIT").starts_with("+OK"));
+
+    // One back-end per transaction: a recipient elsewhere is deferred (452).
+    let mut smtp = LineClient::connect(addr("127.0.0.21", SMTP_PX));
+    smtp.reply();
+    smtp.cmd("EHLO client.test");
+    smtp.cmd("MAIL FROM:<x@remote.test>");
+    assert!(smtp.cmd("RCPT TO:<alice@example.com>").starts_with("250"));
+    assert!(smtp.cmd("RCPT TO:<bob@example.com>").starts_with("452 4.5.3"));
+    assert!(smtp.cmd("RCPT TO:<nobody@example.com>").starts_with("550 5.1.1"), "unmapped local recipient");
+    assert!(smtp.cmd("RCPT TO:<victim@elsewhere.test>").starts_with("554 5.7.1"), "no open relay through the proxy");
+}
+
+#[test]
+fn failed_logins_look_the_same_whoever_decides() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.map"), "alice@example.com 127.0.0.24\n").unwrap();
+    let _n = start(dir.path(), "node-d", "127.0.0.24", true, true, &["alice"], None);
+    let proxy = addr("127.0.0.24", IMAP_PX);
+    let wrong_password = imap_session(proxy, "alice", "nope").1;
+    let injection = imap_session(proxy, "*)(uid=*", "x").1;
+    let unknown = imap_session(proxy, "mallory", "x").1;
+    assert_eq!(wrong_password, "l NO [AUTHENTICATIONFAILED] Authentication failed\r\n");
+    assert_eq!(injection, wrong_password, "an injection attempt reads like a wrong password");
+    assert_eq!(unknown, wrong_password, "an unknown user reads like a wrong password");
+}
+
+#[test]
+fn two_tier_front_ends_route_to_back_ends_and_unmapped_users_to_failover() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.map"), "alice@example.com 127.0.0.33\nbob@example.com 127.0.0.34\n").unwrap();
+    let failover = Some("127.0.0.35");
+    let _fe1 = start(dir.path(), "fe-1", "127.0.0.31", false, true, &[], failover);
+    let _fe2 = start(dir.path(), "fe-2", "127.0.0.32", false, true, &[], failover);
+    let _be1 = start(dir.path(), "be-1", "127.0.0.33", true, false, &["alice"], None);
+    let mut be2 = start(dir.path(), "be-2", "127.0.0.34", true, false, &["bob"], None);
+    let _be3 = start(dir.path(), "be-3", "127.0.0.35", true, false, &["dave"], None);
+
+    for (front, user) in [("127.0.0.31", "alice"), ("127.0.0.32", "bob"), ("127.0.0.32", "alice")] {
+        let body = format!("Subject: via {front}\r\n\r\nfor {user}\r\n");
+        let reply = smtp_deliver(addr(front, SMTP_PX), &format!("{user}@example.com"), body.as_bytes());
+        assert!(reply.starts_with("250 "), "{front} {user}: {reply}");
+        let other_front = if front.ends_with(".31") { "127.0.0.32" } else { "127.0.0.31" };
+        let (mut imap, login) = imap_session(addr(other_front, IMAP_PX), user, &format!("pw-{user}"));
+        assert!(login.contains("l OK"), "{login}");
+        imap_tagged(&mut imap, "s", "SELECT INBOX");
+        let search = imap_tagged(&mut imap, "f", &format!("SEARCH SUBJECT \"via {front}\""));
+        assert!(search.starts_with("* SEARCH "), "{search}");
+    }
+
+    // dave is in no map: the failover back-end (be-3) holds him.
+    let (_imap, login) = imap_session(addr("127.0.0.31", IMAP_PX), "dave", "pw-dave");
+    assert!(login.contains("l OK"), "failover address: {login}");
+
+    // A back-end down: its users get a temporary error, others are served.
+    be2.kill9();
+    let (_c, login) = imap_session(addr("127.0.0.31", IMAP_PX), "bob", "pw-bob");
+    assert_eq!(login, "l NO [UNAVAILABLE] Mail server unavailable, try again later\r\n");
+    let mut pop = LineClient::connect(addr("127.0.0.32", POP3_PX));
+    pop.line();
+    pop.cmd("USER bob@example.com");
+    assert!(pop.cmd("PASS pw-bob").starts_with("-ERR [SYS/TEMP]"));
+    let (_c, login) = imap_session(addr("127.0.0.31", IMAP_PX), "alice", "pw-alice");
+    assert!(login.contains("l OK"));
+    let reply = smtp_deliver_expect_rcpt(addr("127.0.0.31", SMTP_PX), "bob@example.com");
+    assert!(reply.starts_with("451 4.4.1"), "{reply}");
+    be2.spawn();
+    let (_c, login) = imap_session(addr("127.0.0.32", IMAP_PX), "bob", "pw-bob");
+    assert!(login.contains("l OK"), "bob is back with his mail: {login}");
+}
+
+/// The reply to RCPT for one recipient.
+fn smtp_deliver_expect_rcpt(proxy: SocketAddr, to: &str) -> String {
+    let mut c = LineClient::connect(proxy);
+    c.reply();
+    c.cmd("EHLO client.test");
+    c.cmd("MAIL FROM:<x@remote.test>");
+    c.cmd(&format!("RCPT TO:<{to}>"))
+}
