@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use clap::{Parser, Subcommand};
+use tiermail_node::config::UserMapConfig;
+use tiermail_node::directory::local_map::LocalMapFile;
 use tiermail_node::directory::password::{self, Scheme};
 use tiermail_node::{Config, Env, Node};
 use tokio::signal::unix::{SignalKind, signal};
@@ -43,7 +45,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match (cli.command, cli.config) {
         (Some(Command::CheckConfig { file }), _) => match Config::load(&file) {
-            Ok(_) => {
+            Ok(config) => {
+                // The files the config names must parse too.
+                let mut failed = false;
+                for map in config.user_maps.values() {
+                    let UserMapConfig::LocalFile { path } = map;
+                    if let Err(errors) = LocalMapFile::load(path) {
+                        errors.iter().for_each(|e| eprintln!("{e}"));
+                        failed = true;
+                    }
+                }
+                if failed {
+                    return ExitCode::FAILURE;
+                }
                 println!("{}: OK", file.display());
                 ExitCode::SUCCESS
             }
@@ -109,13 +123,19 @@ fn run(file: &std::path::Path) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+        else {
             eprintln!("tiermail-node: cannot install signal handlers");
             return ExitCode::FAILURE;
         };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                // SIGHUP: re-read the user map files now.
+                _ = hup.recv() => node.reload_maps(),
+            }
         }
         node.shutdown().await;
         ExitCode::SUCCESS

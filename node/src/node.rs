@@ -71,6 +71,8 @@ pub struct Node {
     smtp: Option<SocketAddr>,
     pop3: Option<SocketAddr>,
     imap: Option<SocketAddr>,
+    /// The local-file user maps, for SIGHUP.
+    maps: Vec<Arc<LocalMapFile>>,
 }
 
 impl Node {
@@ -101,6 +103,7 @@ impl Node {
             smtp: local_addr(&smtp),
             pop3: local_addr(&pop3),
             imap: local_addr(&imap),
+            maps: Vec::new(),
         };
         node.spawn(smtp, Smtp::new(ctx.clone()), &shutdown, grace);
         node.spawn(pop3, Pop3::new(ctx.clone()), &shutdown, grace);
@@ -129,6 +132,7 @@ impl Node {
             })?;
             maps.insert(name.clone(), Arc::new(file));
         }
+        self.maps = maps.values().cloned().collect();
         let own_proxies = config.proxies.listen_addrs();
         let context = |proxy: &ProxyConfig| {
             Arc::new(ProxyContext {
@@ -177,6 +181,11 @@ impl Node {
         if let Some(listener) = listener {
             self.services.spawn(serve(listener, Arc::new(protocol), shutdown.clone(), grace));
         }
+    }
+
+    /// Re-reads every local-file user map (SIGHUP).
+    pub fn reload_maps(&self) {
+        self.maps.iter().for_each(|map| map.reload());
     }
 
     /// The bound SMTP address (useful when configured with port 0).

@@ -213,3 +213,28 @@ fn smtp_deliver_expect_rcpt(proxy: SocketAddr, to: &str) -> String {
     c.cmd("MAIL FROM:<x@remote.test>");
     c.cmd(&format!("RCPT TO:<{to}>"))
 }
+
+/// The shipped one-tier fixtures, as a newcomer would run them (data dirs
+/// moved into a temp dir): mail for alice (home node-a) sent through
+/// node-b, read through node-c, with the README's password.
+#[test]
+fn the_shipped_one_tier_fixtures_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = repo_root().join("fixtures/one-tier");
+    let mut nodes = Vec::new();
+    for (name, ip) in [("node-a", "127.0.0.11"), ("node-b", "127.0.0.12"), ("node-c", "127.0.0.13")] {
+        let text = std::fs::read_to_string(fixtures.join(format!("{name}.toml"))).unwrap();
+        let text = text
+            .replace(&format!("\"../../var/one-tier/{name}\""), "\"DATA_DIR\"")
+            .replace("path = \"users.map\"", &format!("path = \"{}\"", fixtures.join("users.map").display()));
+        let wait = [SMTP_BE, POP3_BE, IMAP_BE, SMTP_PX, POP3_PX, IMAP_PX].map(|p| addr(ip, p)).to_vec();
+        nodes.push(NodeProcess::from_config(dir.path(), name, &text, wait));
+    }
+    let body = b"Subject: fixture tour\r\n\r\nhello alice\r\n";
+    assert!(smtp_deliver(addr("127.0.0.12", SMTP_PX), "alice@example.com", body).starts_with("250 "));
+    let mut c = LineClient::connect(addr("127.0.0.13", IMAP_PX));
+    c.line();
+    assert!(imap_tagged(&mut c, "l", "LOGIN alice@example.com wonderland").contains("l OK"));
+    assert!(imap_tagged(&mut c, "s", "SELECT INBOX").contains("* 1 EXISTS"));
+    assert!(imap_tagged(&mut c, "f", "FETCH 1 BODY[TEXT]").contains("hello alice"));
+}

@@ -33,15 +33,42 @@ fn sigterm_lets_the_transaction_in_flight_finish_then_exits_0() {
 
 #[test]
 fn check_config_accepts_every_shipped_fixture() {
-    for entry in std::fs::read_dir(repo_root().join("fixtures")).unwrap() {
+    let fixtures = repo_root().join("fixtures");
+    let dirs = [fixtures.clone(), fixtures.join("one-tier"), fixtures.join("two-tier")];
+    let mut checked = 0;
+    for entry in dirs.iter().flat_map(|d| std::fs::read_dir(d).unwrap()) {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
             let out =
                 Command::new(env!("CARGO_BIN_EXE_tiermail-node")).arg("check-config").arg(&path).output().unwrap();
             assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
             assert!(String::from_utf8_lossy(&out.stdout).ends_with("OK\n"));
+            checked += 1;
         }
     }
+    assert_eq!(checked, 8, "node-a, three one-tier and four two-tier configs");
+}
+
+#[test]
+fn check_config_reports_a_broken_user_map_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("users.map"),
+        "alice@example.com node-a
+broken
+",
+    )
+    .unwrap();
+    let file = dir.path().join("node.toml");
+    std::fs::write(
+        &file,
+        "[node]\nname = \"n\"\ndata_dir = \"d\"\n[[user_map]]\nname = \"m\"\nkind = \"local-file\"\npath = \"users.map\"\n[proxy.imap]\nlisten = \"127.0.0.1:1143\"\nuser_map = \"m\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tiermail-node")).arg("check-config").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.trim_end().ends_with("users.map:2: expected `user host[:port]`, got \"broken\""), "{stderr}");
 }
 
 #[test]
