@@ -23,6 +23,9 @@ pub enum AuthOutcome {
     /// Wrong password, unknown user or an unusable stored hash: a permanent
     /// "authentication failed", indistinguishable to the client.
     Rejected,
+    /// The directory could not decide (down, timing out): a temporary
+    /// failure, never a pass (DESIGN invariant 3).
+    Unavailable,
 }
 
 /// What a recipient address means to this node.

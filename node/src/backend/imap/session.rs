@@ -301,6 +301,9 @@ impl Session {
                 self.count_error();
                 status(tag, Kind::No, Some(code("AUTHENTICATIONFAILED")), "Authentication failed")
             }
+            AuthOutcome::Unavailable => {
+                status(tag, Kind::No, Some(code("UNAVAILABLE")), "Directory unavailable, try again later")
+            }
         }
     }
 

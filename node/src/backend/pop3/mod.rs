@@ -135,6 +135,9 @@ impl Session {
                 tokio::time::sleep(AUTH_FAILURE_DELAY).await;
                 return self.error("-ERR [AUTH] Authentication failed\r\n").await;
             }
+            AuthOutcome::Unavailable => {
+                return self.send("-ERR [SYS/TEMP] Directory unavailable, try again later\r\n").await;
+            }
         };
         let Some(slot) = self.ctx.claim_session(&mailbox) else {
             info!(%mailbox, "session limit reached");

@@ -286,6 +286,9 @@ impl Session {
                 tokio::time::sleep(AUTH_FAILURE_DELAY).await;
                 self.error(Reply::new(535, "5.7.8", "Authentication credentials invalid")).await
             }
+            AuthOutcome::Unavailable => {
+                self.send(Reply::new(454, "4.7.0", "Temporary authentication failure, try again later")).await
+            }
         }
     }
 
