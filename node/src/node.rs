@@ -147,26 +147,21 @@ impl Node {
                 router: Arc::new(FileMapRouter { map: maps[&proxy.user_map].clone(), accounts: accounts.clone() }),
                 backends: Backends::new(env.net.clone(), proxy.connect_timeout),
                 limits: config.limits,
+                shutdown: shutdown.clone(),
             })
         };
         if let Some(proxy) = &config.proxies.smtp {
             let listener = bind(&*env.net, "SMTP proxy", Some(proxy.listen)).await?;
-            let service = SmtpProxy::new(
-                context(proxy),
-                config.domains.clone(),
-                config.node_name.clone(),
-                clock,
-                shutdown.clone(),
-            );
+            let service = SmtpProxy::new(context(proxy), config.domains.clone(), config.node_name.clone(), clock);
             self.spawn(listener, service, shutdown, grace);
         }
         if let Some(proxy) = &config.proxies.imap {
             let listener = bind(&*env.net, "IMAP proxy", Some(proxy.listen)).await?;
-            self.spawn(listener, ImapProxy::new(context(proxy), shutdown.clone()), shutdown, grace);
+            self.spawn(listener, ImapProxy::new(context(proxy)), shutdown, grace);
         }
         if let Some(proxy) = &config.proxies.pop3 {
             let listener = bind(&*env.net, "POP3 proxy", Some(proxy.listen)).await?;
-            self.spawn(listener, Pop3Proxy::new(context(proxy), shutdown.clone()), shutdown, grace);
+            self.spawn(listener, Pop3Proxy::new(context(proxy)), shutdown, grace);
         }
         Ok(())
     }

@@ -14,9 +14,7 @@ use tracing::{info, warn};
 
 use super::{LoginProxy, ProxyContext, Refusal};
 use crate::connection::{Connection, ReadError};
-use crate::directory::AUTH_FAILURE_DELAY;
 use crate::sasl;
-use crate::shutdown::Shutdown;
 
 const CAPABILITY: &str = "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN ID";
 /// Hops a login may take through proxies before it is refused as a loop.
@@ -27,12 +25,11 @@ const MAX_PRE_AUTH_LITERAL: usize = 8 * 1024;
 /// The IMAP proxy service.
 pub struct ImapProxy {
     ctx: Arc<ProxyContext>,
-    shutdown: Shutdown,
 }
 
 impl ImapProxy {
-    pub fn new(ctx: Arc<ProxyContext>, shutdown: Shutdown) -> Self {
-        Self { ctx, shutdown }
+    pub fn new(ctx: Arc<ProxyContext>) -> Self {
+        Self { ctx }
     }
 }
 
@@ -178,27 +175,7 @@ impl ImapProxy {
             warn!(%login, "proxy hop limit reached: a routing loop");
             return Err(Refusal::Loop);
         }
-        if let Err(refusal) = self.ctx.check_at_proxy(login, password).await {
-            if refusal == Refusal::AuthFailed {
-                tokio::time::sleep(AUTH_FAILURE_DELAY).await;
-            }
-            return Err(refusal);
-        }
-        let target = match self.ctx.backend_for(login).await {
-            Ok(target) => target,
-            // Nobody can log in a user no map knows: say so as for a wrong
-            // password, after the same delay, so users cannot be enumerated.
-            Err(Refusal::NoRoute) => {
-                tokio::time::sleep(AUTH_FAILURE_DELAY).await;
-                return Err(Refusal::AuthFailed);
-            }
-            Err(refusal) => return Err(refusal),
-        };
-        let stream = self.ctx.backends.connect(&target).await.map_err(|e| {
-            warn!(error = %e, "back-end unreachable");
-            Refusal::BackendUnavailable
-        })?;
-        let mut backend = Connection::new(stream, self.ctx.settings.connect_timeout, self.shutdown.clone());
+        let (mut backend, target) = self.ctx.connect_for(login, password).await?;
         match backend_login(&mut backend, login, password, peer, ttl - 1).await {
             Ok(Ok((untagged, rest))) => Ok((backend, target.clone(), untagged, rest)),
             Ok(Err(refusal)) => Err(refusal),

@@ -94,6 +94,7 @@ pub struct ProxyContext {
     pub router: Arc<dyn Router>,
     pub backends: backends::Backends,
     pub limits: crate::config::Limits,
+    pub shutdown: crate::shutdown::Shutdown,
 }
 
 /// Why a login could not be relayed; each maps to one answer per protocol.
@@ -126,6 +127,30 @@ impl ProxyContext {
             return Err(Refusal::Loop);
         }
         Ok(target)
+    }
+
+    /// Everything a login proxy does before speaking the back-end's protocol:
+    /// proxy-side authentication if configured, routing, connecting. A
+    /// refused password and a user no map knows both come back as
+    /// `AuthFailed` after the same delay, so users cannot be enumerated.
+    pub async fn connect_for(&self, login: &str, password: &str) -> Result<(Connection, String), Refusal> {
+        let routed = match self.check_at_proxy(login, password).await {
+            Ok(()) => self.backend_for(login).await,
+            Err(refusal) => Err(refusal),
+        };
+        let target = match routed {
+            Ok(target) => target,
+            Err(Refusal::AuthFailed | Refusal::NoRoute) => {
+                tokio::time::sleep(crate::directory::AUTH_FAILURE_DELAY).await;
+                return Err(Refusal::AuthFailed);
+            }
+            Err(refusal) => return Err(refusal),
+        };
+        let stream = self.backends.connect(&target).await.map_err(|e| {
+            tracing::warn!(error = %e, "back-end unreachable");
+            Refusal::BackendUnavailable
+        })?;
+        Ok((Connection::new(stream, self.settings.connect_timeout, self.shutdown.clone()), target))
     }
 
     /// Proxy-side authentication when configured.

@@ -9,9 +9,7 @@ use tracing::{info, warn};
 use super::{LoginProxy, ProxyContext, Refusal};
 use crate::backend::pop3::command::{Command, parse};
 use crate::connection::{Connection, ReadError};
-use crate::directory::AUTH_FAILURE_DELAY;
 use crate::sasl;
-use crate::shutdown::Shutdown;
 
 const CAPABILITIES: &str = "+OK Capability list follows\r\nUSER\r\nSASL PLAIN\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nTOP\r\nUIDL\r\nIMPLEMENTATION tiermail-proxy\r\n.\r\n";
 const AUTH_FAILED: &str = "-ERR [AUTH] Authentication failed\r\n";
@@ -19,12 +17,11 @@ const AUTH_FAILED: &str = "-ERR [AUTH] Authentication failed\r\n";
 /// The POP3 proxy service.
 pub struct Pop3Proxy {
     ctx: Arc<ProxyContext>,
-    shutdown: Shutdown,
 }
 
 impl Pop3Proxy {
-    pub fn new(ctx: Arc<ProxyContext>, shutdown: Shutdown) -> Self {
-        Self { ctx, shutdown }
+    pub fn new(ctx: Arc<ProxyContext>) -> Self {
+        Self { ctx }
     }
 }
 
@@ -149,27 +146,7 @@ impl Pop3Proxy {
         _peer: SocketAddr,
     ) -> Result<(Connection, String, String), Refusal> {
         let (login, password) = (credentials.login.as_str(), credentials.password.as_str());
-        if let Err(refusal) = self.ctx.check_at_proxy(login, password).await {
-            if refusal == Refusal::AuthFailed {
-                tokio::time::sleep(AUTH_FAILURE_DELAY).await;
-            }
-            return Err(refusal);
-        }
-        let target = match self.ctx.backend_for(login).await {
-            Ok(target) => target,
-            // Nobody can log in a user no map knows: say so as for a wrong
-            // password, after the same delay, so users cannot be enumerated.
-            Err(Refusal::NoRoute) => {
-                tokio::time::sleep(AUTH_FAILURE_DELAY).await;
-                return Err(Refusal::AuthFailed);
-            }
-            Err(refusal) => return Err(refusal),
-        };
-        let stream = self.ctx.backends.connect(&target).await.map_err(|e| {
-            warn!(error = %e, "back-end unreachable");
-            Refusal::BackendUnavailable
-        })?;
-        let mut backend = Connection::new(stream, self.ctx.settings.connect_timeout, self.shutdown.clone());
+        let (mut backend, target) = self.ctx.connect_for(login, password).await?;
         let exchange = async {
             let greeting = backend.read_line(1024).await?;
             if !greeting.bytes.starts_with(b"+OK") {

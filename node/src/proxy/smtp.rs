@@ -29,7 +29,6 @@ use crate::clock::Clock;
 use crate::connection::{Connection, ReadError};
 use crate::directory::AUTH_FAILURE_DELAY;
 use crate::server::Protocol;
-use crate::shutdown::Shutdown;
 
 /// The SMTP proxy service.
 pub struct SmtpProxy {
@@ -38,18 +37,11 @@ pub struct SmtpProxy {
     domains: Vec<String>,
     hostname: String,
     clock: Clock,
-    shutdown: Shutdown,
 }
 
 impl SmtpProxy {
-    pub fn new(
-        ctx: Arc<ProxyContext>,
-        domains: Vec<String>,
-        hostname: String,
-        clock: Clock,
-        shutdown: Shutdown,
-    ) -> Self {
-        Self { ctx, domains, hostname, clock, shutdown }
+    pub fn new(ctx: Arc<ProxyContext>, domains: Vec<String>, hostname: String, clock: Clock) -> Self {
+        Self { ctx, domains, hostname, clock }
     }
 }
 
@@ -231,11 +223,8 @@ impl Session {
             warn!(error = %e, "back-end unreachable");
             unavailable()
         })?;
-        let mut backend = Connection::new(
-            stream,
-            ctx.settings.connect_timeout.max(Duration::from_secs(30)),
-            self.proxy.shutdown.clone(),
-        );
+        let mut backend =
+            Connection::new(stream, ctx.settings.connect_timeout.max(Duration::from_secs(30)), ctx.shutdown.clone());
         let opened = async {
             let greeting = read_reply(&mut backend).await?;
             let ehlo = command(&mut backend, &format!("EHLO {}", self.proxy.hostname)).await?;
