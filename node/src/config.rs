@@ -11,9 +11,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use proxies::{DEFAULT_CONNECT_TIMEOUT_SECS, Proxies, ProxyConfig, UserMapConfig};
+pub use proxies::{DEFAULT_CONNECT_TIMEOUT_SECS, Proxies, ProxyConfig};
 
 use crate::directory::password;
+use crate::directory::settings::{DirectorySection, UserMapKind, UserMapSection};
 use crate::store::AccountId;
 
 /// Longest command line accepted (SMTP, POP3), CRLF included. RFC 5321
@@ -44,9 +45,19 @@ pub struct Config {
     pub smtp: Option<SocketAddr>,
     pub pop3: Option<SocketAddr>,
     pub imap: Option<SocketAddr>,
-    /// User maps by name.
-    pub user_maps: BTreeMap<String, UserMapConfig>,
+    /// LDAP connectors (`[[directory]]`).
+    pub directories: Vec<DirectorySection>,
+    /// User maps (`[[user_map]]`); local-file paths are relative to
+    /// `config_dir`.
+    pub user_maps: Vec<UserMapSection>,
+    /// The config file's directory.
+    pub config_dir: PathBuf,
+    /// The user map the back-end services authenticate through (an LDAP
+    /// kind); `None`: the local accounts.
+    pub backend_auth_map: Option<String>,
     pub proxies: Proxies,
+    /// `[hosts]`: names user maps use for back-ends, and their addresses.
+    pub hosts: BTreeMap<String, String>,
 }
 
 /// Protocol limits shared by the line-based services.
@@ -92,10 +103,15 @@ struct RawConfig {
     accounts: Vec<RawAccount>,
     #[serde(default)]
     backend: RawBackend,
+    #[serde(default, rename = "directory")]
+    directories: Vec<DirectorySection>,
     #[serde(default, rename = "user_map")]
-    user_maps: Vec<proxies::RawUserMap>,
+    user_maps: Vec<UserMapSection>,
     #[serde(default)]
     proxy: proxies::RawProxies,
+    /// Host names in user maps (an LDAP `mailHost` of `node-a`) → addresses.
+    #[serde(default)]
+    hosts: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -124,6 +140,8 @@ struct RawBackend {
     smtp: Option<RawService>,
     pop3: Option<RawService>,
     imap: Option<RawService>,
+    /// Authenticate back-end logins through this `[[user_map]]` (an LDAP kind).
+    auth_map: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -313,8 +331,24 @@ impl Report<'_> {
             addrs.push(addr);
         }
         let [smtp, pop3, imap] = addrs[..] else { unreachable!("three services") };
-        let user_maps = self.user_maps(&raw.user_maps, base);
-        let proxies = self.proxies(&raw.proxy, &user_maps);
+        self.directory_settings(&raw.directories, &raw.user_maps);
+        let proxies = self.proxies(&raw.proxy, &raw.user_maps);
+        let backend_auth_map = raw.backend.auth_map.as_ref().map(|name| {
+            match raw.user_maps.iter().find(|m| m.name.get_ref() == name.get_ref()) {
+                None => self.at(
+                    Some(name.span()),
+                    "backend.auth_map",
+                    format!("no [[user_map]] named {:?}", name.get_ref()),
+                ),
+                Some(m) if *m.kind.get_ref() == UserMapKind::LocalFile => self.at(
+                    Some(name.span()),
+                    "backend.auth_map",
+                    "a local-file map holds no passwords: name an LDAP map",
+                ),
+                Some(_) => {}
+            }
+            name.get_ref().clone()
+        });
         let backend_addrs: Vec<SocketAddr> = addrs.iter().flatten().copied().filter(|a| a.port() != 0).collect();
         for addr in proxies.listen_addrs().into_iter().filter(|a| a.port() != 0) {
             let others = proxies.listen_addrs().into_iter().filter(|a| *a == addr).count();
@@ -330,7 +364,22 @@ impl Report<'_> {
             );
         }
 
-        Config { node_name, data_dir, limits, domains, accounts, smtp, pop3, imap, user_maps, proxies }
+        Config {
+            node_name,
+            data_dir,
+            limits,
+            domains,
+            accounts,
+            smtp,
+            pop3,
+            imap,
+            directories: raw.directories,
+            user_maps: raw.user_maps,
+            config_dir: base.to_path_buf(),
+            backend_auth_map,
+            proxies,
+            hosts: raw.hosts,
+        }
     }
 
     fn check_limits(&mut self, limits: &Spanned<Limits>) {

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use clap::{Parser, Subcommand};
-use tiermail_node::config::UserMapConfig;
 use tiermail_node::directory::local_map::LocalMapFile;
 use tiermail_node::directory::password::{self, Scheme};
+use tiermail_node::directory::settings::UserMapKind;
 use tiermail_node::{Config, Env, Node};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -48,9 +48,10 @@ fn main() -> ExitCode {
             Ok(config) => {
                 // The files the config names must parse too.
                 let mut failed = false;
-                for map in config.user_maps.values() {
-                    let UserMapConfig::LocalFile { path } = map;
-                    if let Err(errors) = LocalMapFile::load(path) {
+                for map in config.user_maps.iter().filter(|m| *m.kind.get_ref() == UserMapKind::LocalFile) {
+                    let path =
+                        config.config_dir.join(map.path.as_ref().map(|p| p.get_ref().clone()).unwrap_or_default());
+                    if let Err(errors) = LocalMapFile::load(&path) {
                         errors.iter().for_each(|e| eprintln!("{e}"));
                         failed = true;
                     }
@@ -115,8 +116,11 @@ fn run(file: &std::path::Path) -> ExitCode {
         }
     };
     runtime.block_on(async {
-        // The one read of the system clock; the node's clock runs on from it.
-        let node = match Node::start(config, Env::real(SystemTime::now())).await {
+        // The binary's edge: the one read of the system clock, and the OS's
+        // randomness for the LDAP login cache's key.
+        let mut salt = [0u8; 32];
+        rand::fill(&mut salt);
+        let node = match Node::start(config, Env::real(SystemTime::now(), salt)).await {
             Ok(node) => node,
             Err(e) => {
                 eprintln!("tiermail-node: {e}");

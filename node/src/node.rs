@@ -14,14 +14,19 @@ use crate::backend::imap::Imap;
 use crate::backend::pop3::Pop3;
 use crate::backend::smtp::Smtp;
 use crate::clock::Clock;
-use crate::config::{Config, ProxyConfig, UserMapConfig};
+use crate::config::{Config, ProxyConfig};
 use crate::directory::LocalAccounts;
-use crate::directory::local_map::LocalMapFile;
+use crate::directory::ldap::Connector;
+use crate::directory::ldap::ldap3_ops::Ldap3Ops;
+use crate::directory::ldap::ops::LdapOps;
+use crate::directory::ldap::seam_ops::SeamOps;
+use crate::directory::settings::{DirectorySettings, UserMapKind};
+use crate::directory::usermap::UserMap;
 use crate::net::{Listener, Net, SimNet, TokioNet};
 use crate::proxy::backends::Backends;
 use crate::proxy::imap::ImapProxy;
 use crate::proxy::pop3::Pop3Proxy;
-use crate::proxy::router::FileMapRouter;
+use crate::proxy::router::MapRouter;
 use crate::proxy::smtp::SmtpProxy;
 use crate::proxy::{ProxyContext, ProxySettings};
 use crate::server::{Protocol, serve};
@@ -39,17 +44,37 @@ pub struct Env {
     /// thread. Real processes: yes; simulation: no, everything stays on the
     /// simulator's one thread so runs stay deterministic.
     pub offload_cpu: bool,
+    /// How LDAP directories are reached.
+    pub ldap: Arc<dyn LdapOps>,
+    /// Keys the LDAP login cache; random per process for real (read at the
+    /// binary's edge), derived from the seed in simulation.
+    pub salt: [u8; 32],
 }
 
 impl Env {
     /// Real sockets and disk; `epoch` is the system time read at the edge.
-    pub fn real(epoch: SystemTime) -> Self {
-        Self { net: Arc::new(TokioNet), disk: Arc::new(RealDisk), epoch, offload_cpu: true }
+    pub fn real(epoch: SystemTime, salt: [u8; 32]) -> Self {
+        Self {
+            net: Arc::new(TokioNet),
+            disk: Arc::new(RealDisk),
+            epoch,
+            offload_cpu: true,
+            ldap: Arc::new(Ldap3Ops),
+            salt,
+        }
     }
 
     /// turmoil's sockets and disk, for use inside a simulated host.
-    pub fn simulated(epoch: SystemTime) -> Self {
-        Self { net: Arc::new(SimNet), disk: Arc::new(SimDisk), epoch, offload_cpu: false }
+    pub fn simulated(epoch: SystemTime, salt: [u8; 32]) -> Self {
+        let net: Arc<dyn Net> = Arc::new(SimNet);
+        Self {
+            ldap: Arc::new(SeamOps::new(net.clone())),
+            net,
+            disk: Arc::new(SimDisk),
+            epoch,
+            offload_cpu: false,
+            salt,
+        }
     }
 }
 
@@ -71,8 +96,8 @@ pub struct Node {
     smtp: Option<SocketAddr>,
     pop3: Option<SocketAddr>,
     imap: Option<SocketAddr>,
-    /// The local-file user maps, for SIGHUP.
-    maps: Vec<Arc<LocalMapFile>>,
+    /// The user maps, for SIGHUP.
+    maps: Vec<Arc<UserMap>>,
 }
 
 impl Node {
@@ -83,6 +108,8 @@ impl Node {
             .create_dir_all(&config.data_dir)
             .map_err(|source| StartError::DataDir { dir: config.data_dir.display().to_string(), source })?;
         let clock = Clock::starting_at(env.epoch);
+        let maps = user_maps(&config, &env)?;
+        let auth_map = config.backend_auth_map.as_ref().map(|name| maps[name].clone());
         let ctx = Arc::new(Context {
             hostname: config.node_name.clone(),
             limits: config.limits,
@@ -91,6 +118,7 @@ impl Node {
             clock,
             offload_cpu: env.offload_cpu,
             sessions: Default::default(),
+            auth_map,
         });
         let smtp = bind(&*env.net, "SMTP", config.smtp).await?;
         let pop3 = bind(&*env.net, "POP3", config.pop3).await?;
@@ -108,31 +136,22 @@ impl Node {
         node.spawn(smtp, Smtp::new(ctx.clone()), &shutdown, grace);
         node.spawn(pop3, Pop3::new(ctx.clone()), &shutdown, grace);
         node.spawn(imap, Imap::new(ctx.clone()), &shutdown, grace);
-        node.start_proxies(&config, &env, ctx.accounts.clone(), clock, &shutdown, grace).await?;
+        node.maps = maps.values().cloned().collect();
+        node.start_proxies(&config, &env, &maps, &ctx, &shutdown, grace).await?;
         info!(node = %config.node_name, data_dir = %config.data_dir.display(), "node started");
         Ok(node)
     }
 
-    /// Loads the user maps the proxies use and starts each configured proxy.
+    /// Starts each configured proxy on its user map.
     async fn start_proxies(
         &mut self,
         config: &Config,
         env: &Env,
-        accounts: Arc<LocalAccounts>,
-        clock: Clock,
+        maps: &BTreeMap<String, Arc<UserMap>>,
+        ctx: &Context,
         shutdown: &Shutdown,
         grace: Duration,
     ) -> Result<(), StartError> {
-        let mut maps = BTreeMap::new();
-        for (name, map) in &config.user_maps {
-            let UserMapConfig::LocalFile { path } = map;
-            let file = LocalMapFile::load(path).map_err(|errors| StartError::UserMap {
-                name: name.clone(),
-                errors: errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
-            })?;
-            maps.insert(name.clone(), Arc::new(file));
-        }
-        self.maps = maps.values().cloned().collect();
         let own_proxies = config.proxies.listen_addrs();
         let context = |proxy: &ProxyConfig| {
             Arc::new(ProxyContext {
@@ -143,8 +162,9 @@ impl Node {
                     failover: proxy.failover.clone(),
                     connect_timeout: proxy.connect_timeout,
                     own_proxies: own_proxies.clone(),
+                    hosts: config.hosts.clone(),
                 },
-                router: Arc::new(FileMapRouter { map: maps[&proxy.user_map].clone(), accounts: accounts.clone() }),
+                router: Arc::new(MapRouter { map: maps[&proxy.user_map].clone(), accounts: ctx.accounts.clone() }),
                 backends: Backends::new(env.net.clone(), proxy.connect_timeout),
                 limits: config.limits,
                 shutdown: shutdown.clone(),
@@ -152,7 +172,7 @@ impl Node {
         };
         if let Some(proxy) = &config.proxies.smtp {
             let listener = bind(&*env.net, "SMTP proxy", Some(proxy.listen)).await?;
-            let service = SmtpProxy::new(context(proxy), config.domains.clone(), config.node_name.clone(), clock);
+            let service = SmtpProxy::new(context(proxy), config.domains.clone(), config.node_name.clone(), ctx.clock);
             self.spawn(listener, service, shutdown, grace);
         }
         if let Some(proxy) = &config.proxies.imap {
@@ -178,7 +198,7 @@ impl Node {
         }
     }
 
-    /// Re-reads every local-file user map (SIGHUP).
+    /// Re-reads local-file maps and forgets cached LDAP answers (SIGHUP).
     pub fn reload_maps(&self) {
         self.maps.iter().for_each(|map| map.reload());
     }
@@ -227,4 +247,43 @@ async fn bind(
 
 fn local_addr(listener: &Option<Box<dyn Listener>>) -> Option<SocketAddr> {
     listener.as_ref().and_then(|l| l.local_addr().ok())
+}
+
+/// Builds every `[[user_map]]`: local files are read now (a broken file
+/// stops the start), LDAP maps get a connector on their `[[directory]]`
+/// (connectors shared per directory).
+fn user_maps(config: &Config, env: &Env) -> Result<BTreeMap<String, Arc<UserMap>>, StartError> {
+    let mut connectors: BTreeMap<String, Connector> = BTreeMap::new();
+    let mut maps = BTreeMap::new();
+    for section in &config.user_maps {
+        let name = section.name.get_ref().clone();
+        let error = |errors: String| StartError::UserMap { name: name.clone(), errors };
+        let map = match section.kind.get_ref() {
+            UserMapKind::LocalFile => {
+                let path =
+                    config.config_dir.join(section.path.as_ref().map(|p| p.get_ref().clone()).unwrap_or_default());
+                UserMap::local_file(section, &path, &config.domains)
+                    .map_err(|errors| error(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?
+            }
+            UserMapKind::LdapPassword | UserMapKind::LdapBind => {
+                let dir_name = section.directory.as_ref().map(|d| d.get_ref().clone()).unwrap_or_default();
+                let connector = match connectors.get(&dir_name) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let dir = config
+                            .directories
+                            .iter()
+                            .find(|d| *d.name.get_ref() == dir_name)
+                            .ok_or_else(|| error(format!("no [[directory]] named {dir_name:?}")))?;
+                        let connector = Connector::new(DirectorySettings::from(dir), env.ldap.clone());
+                        connectors.insert(dir_name, connector.clone());
+                        connector
+                    }
+                };
+                UserMap::ldap(section, connector, &config.domains, env.salt).map_err(|e| error(e.to_string()))?
+            }
+        };
+        maps.insert(name, Arc::new(map));
+    }
+    Ok(maps)
 }

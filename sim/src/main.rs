@@ -1,15 +1,35 @@
-//! The `tiermail-sim` binary. Scenario runs, chaos and the local
-//! mini-cluster arrive with their issues; for now it only describes itself.
+//! The `tiermail-sim` binary: the local mini-cluster (`cluster up` and the
+//! commands acting on it). Scenario runs and chaos arrive with their issues.
 
-use clap::Parser;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tiermail_sim::cluster::{self, ClusterArgs};
 
 /// tiermail's deterministic cluster simulator and local mini-cluster.
 #[derive(Parser)]
 #[command(version)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    Cli::parse();
-    eprintln!("tiermail-sim: no subcommands yet (scenario runs, chaos and `cluster up` are coming)");
-    std::process::exit(2);
+#[derive(Subcommand)]
+enum Command {
+    /// A local mini-cluster of real tiermail-node processes on 127.0.0.x, with the embedded LDAP server.
+    Cluster(ClusterArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Cluster(args) => cluster::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tiermail-sim: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -41,7 +41,7 @@ fn idle_wakes_on_delivery_and_fetch_reads_it_in_simulation() {
     sim.host("node", || async {
         let config = Config::parse(Path::new("node-a.toml"), CONFIG)?;
         let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
-        Node::start(config, Env::simulated(epoch)).await?.run().await;
+        Node::start(config, Env::simulated(epoch, [7; 32])).await?.run().await;
         Ok(())
     });
     let (out, when) = (seen.clone(), delivered_at.clone());

@@ -63,7 +63,7 @@ fn simulate(seed: u64) -> (Vec<u8>, String) {
         let mut sim = turmoil::Builder::new().rng_seed(seed).simulation_duration(Duration::from_secs(60)).build();
         sim.host("node", || async {
             let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
-            let node = Node::start(config("/data", "0.0.0.0", 25, 110), Env::simulated(epoch)).await?;
+            let node = Node::start(config("/data", "0.0.0.0", 25, 110), Env::simulated(epoch, [7; 32])).await?;
             node.run().await;
             Ok(())
         });
@@ -94,7 +94,7 @@ fn smtp_then_pop3_in_simulation_is_deterministic() {
 async fn smtp_then_pop3_over_real_loopback() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(&dir.path().display().to_string(), "127.0.0.1", 0, 0);
-    let node = Node::start(config, Env::real(SystemTime::now())).await.expect("node starts");
+    let node = Node::start(config, Env::real(SystemTime::now(), [1; 32])).await.expect("node starts");
     let (smtp_addr, pop3_addr) = (node.smtp_addr().unwrap().to_string(), node.pop3_addr().unwrap().to_string());
     let retrieved = deliver_and_read_back(&TokioNet, &smtp_addr, &pop3_addr).await;
     assert_is_message_with_trace_headers(&retrieved);

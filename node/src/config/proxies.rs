@@ -2,27 +2,18 @@
 //! this node runs and where they look users up (seeds "Front-end services
 //! setup" and "Mapping Setup").
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::Report;
+use crate::directory::settings::{self, DirectorySection, UserMapKind, UserMapSection};
 use crate::proxy::AuthAt;
 
 /// How long a proxy waits for a back-end connection.
 pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 5;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawUserMap {
-    name: Spanned<String>,
-    kind: Spanned<String>,
-    path: Option<Spanned<PathBuf>>,
-}
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -41,13 +32,6 @@ struct RawProxy {
     backend_port: Option<u16>,
     failover: Option<Spanned<String>>,
     connect_timeout_secs: Option<u64>,
-}
-
-/// A user map, by kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UserMapConfig {
-    /// `user host[:port]` lines in a file (path resolved against the config).
-    LocalFile { path: PathBuf },
 }
 
 /// One proxy service.
@@ -77,41 +61,14 @@ impl Proxies {
 }
 
 impl Report<'_> {
-    pub(super) fn user_maps(&mut self, raw: &[RawUserMap], base: &Path) -> BTreeMap<String, UserMapConfig> {
-        let mut maps = BTreeMap::new();
-        for (i, m) in raw.iter().enumerate() {
-            let name = m.name.get_ref().clone();
-            if maps.contains_key(&name) {
-                self.at(
-                    Some(m.name.span()),
-                    &format!("user_map[{i}].name"),
-                    format!("user map {name:?} is defined twice"),
-                );
-                continue;
-            }
-            match (m.kind.get_ref().as_str(), &m.path) {
-                ("local-file", Some(path)) => {
-                    maps.insert(name, UserMapConfig::LocalFile { path: base.join(path.get_ref()) });
-                }
-                ("local-file", None) => {
-                    self.at(Some(m.kind.span()), &format!("user_map[{i}].path"), "a local-file map needs a path");
-                }
-                ("ldap-password" | "ldap-bind", _) => self.at(
-                    Some(m.kind.span()),
-                    &format!("user_map[{i}].kind"),
-                    "LDAP user maps are not available in this version yet; use kind = \"local-file\"",
-                ),
-                (other, _) => self.at(
-                    Some(m.kind.span()),
-                    &format!("user_map[{i}].kind"),
-                    format!("unknown kind {other:?}: use local-file, ldap-password or ldap-bind"),
-                ),
-            }
+    /// Checks `[[directory]]` and `[[user_map]]` (rules in directory::settings).
+    pub(super) fn directory_settings(&mut self, dirs: &[DirectorySection], maps: &[UserMapSection]) {
+        for e in settings::validate(dirs, maps) {
+            self.at(e.span, &e.key, e.message);
         }
-        maps
     }
 
-    pub(super) fn proxies(&mut self, raw: &RawProxies, maps: &BTreeMap<String, UserMapConfig>) -> Proxies {
+    pub(super) fn proxies(&mut self, raw: &RawProxies, maps: &[UserMapSection]) -> Proxies {
         let mut one = |service: &str, raw: &Option<RawProxy>, default_port: u16| {
             let raw = raw.as_ref()?;
             let key = |k: &str| format!("proxy.{service}.{k}");
@@ -123,7 +80,7 @@ impl Report<'_> {
                     None
                 }
             };
-            let map = maps.get(raw.user_map.get_ref());
+            let map = maps.iter().find(|m| m.name.get_ref() == raw.user_map.get_ref());
             if map.is_none() {
                 let message = format!("no [[user_map]] named {:?}", raw.user_map.get_ref());
                 self.at(Some(raw.user_map.span()), &key("user_map"), message);
@@ -133,7 +90,7 @@ impl Report<'_> {
                 if service == "smtp" {
                     let message = "the SMTP proxy authenticates submission at the proxy; remove `auth`";
                     self.at(Some(auth.span()), &key("auth"), message);
-                } else if auth_at == AuthAt::Proxy && matches!(map, Some(UserMapConfig::LocalFile { .. })) {
+                } else if auth_at == AuthAt::Proxy && map.is_some_and(|m| *m.kind.get_ref() == UserMapKind::LocalFile) {
                     let message = "a local-file map holds no passwords: use auth = \"backend\" or an LDAP map";
                     self.at(Some(auth.span()), &key("auth"), message);
                 }

@@ -117,7 +117,7 @@ path = "users.map"
 
 [[user_map]]
 name = "ldap"
-kind = "ldap-magic"
+kind = "ldap-password"
 
 [proxy.imap]
 listen = "127.0.0.1:1143"
@@ -138,7 +138,8 @@ fn a_good_proxy_section_resolves_paths_and_defaults() {
     let text = GOOD.to_string()
         + "\n[[user_map]]\nname = \"m\"\nkind = \"local-file\"\npath = \"maps/users.map\"\n\n[proxy.pop3]\nlisten = \"127.0.0.1:1110\"\nuser_map = \"m\"\nfailover = \"10.0.0.9:110\"\n";
     let config = Config::parse(Path::new("conf/node.toml"), &text).unwrap();
-    assert_eq!(config.user_maps["m"], UserMapConfig::LocalFile { path: "conf/maps/users.map".into() });
+    assert_eq!(config.user_maps[0].name.get_ref(), "m");
+    assert_eq!(config.config_dir, Path::new("conf"));
     let pop3 = config.proxies.pop3.unwrap();
     assert_eq!((pop3.backend_port, pop3.failover.as_deref()), (110, Some("10.0.0.9:110")));
     assert_eq!(pop3.connect_timeout, Duration::from_secs(DEFAULT_CONNECT_TIMEOUT_SECS));

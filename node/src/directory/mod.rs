@@ -2,8 +2,12 @@
 //! the node's local accounts from its config; the LDAP connector and user
 //! maps plug in behind the same answers.
 
+pub mod cache;
+pub mod ldap;
 pub mod local_map;
 pub mod password;
+pub mod settings;
+pub mod usermap;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -39,6 +43,8 @@ pub enum Recipient {
     Foreign,
     /// Not a usable address.
     Invalid,
+    /// The directory could not say (SMTP 451 4.4.3, never a 5xx).
+    Unavailable,
 }
 
 /// The node's local accounts.

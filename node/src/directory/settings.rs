@@ -69,7 +69,7 @@ pub enum ServerType {
 /// account_base_dn = "ou=people,dc=example,dc=com"
 /// group_base_dn = "ou=groups,dc=example,dc=com"
 /// ```
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectorySection {
     /// Name user maps refer to. Required, unique.
@@ -83,8 +83,7 @@ pub struct DirectorySection {
     pub urls: Spanned<Vec<Spanned<String>>>,
     /// Upgrade `ldap://` connections with StartTLS. Default false. Only the
     /// real-process client does TLS; simulations use plain `ldap://`.
-    #[serde(default)]
-    pub starttls: Spanned<bool>,
+    pub starttls: Option<Spanned<bool>>,
     /// The service account's DN, used for every search (and to read
     /// `userPassword` in LDAP Password maps, which needs a privileged
     /// account). Absent: searches run anonymously.
@@ -148,7 +147,7 @@ pub enum UserMapKind {
 /// [user_map.cache]
 /// positive_ttl_secs = 60
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserMapSection {
     /// Name the proxies refer to. Required, unique.
@@ -190,6 +189,14 @@ pub struct UserMapSection {
     /// Result cache; see [`CacheSection`].
     #[serde(default)]
     pub cache: CacheSection,
+}
+
+impl UserMapSection {
+    /// One section from TOML text (the keys of one `[[user_map]]`), for
+    /// tests and embedders; call [`validate`] before use.
+    pub fn from_toml(text: &str) -> Result<UserMapSection, toml::de::Error> {
+        toml::from_str(text)
+    }
 }
 
 /// `[user_map.cache]`: how long directory answers are reused.
@@ -285,7 +292,13 @@ impl LdapUrl {
             return Err(format!("{url:?}: bad host (a DN, filter or path does not belong in a connector URL)"));
         }
         let port = match port {
-            None => if tls { 636 } else { 389 },
+            None => {
+                if tls {
+                    636
+                } else {
+                    389
+                }
+            }
             Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| format!("{url:?}: bad port"))?,
         };
         Ok(LdapUrl { tls, host: host.to_string(), port })
@@ -293,7 +306,11 @@ impl LdapUrl {
 
     /// `host:port` for connecting (IPv6 in brackets).
     pub fn authority(&self) -> String {
-        if self.host.contains(':') { format!("[{}]:{}", self.host, self.port) } else { format!("{}:{}", self.host, self.port) }
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
     }
 }
 
@@ -326,8 +343,8 @@ pub fn validate(dirs: &[DirectorySection], maps: &[UserMapSection]) -> Vec<Setti
         for (j, url) in d.urls.get_ref().iter().enumerate() {
             match LdapUrl::parse(url.get_ref()) {
                 Err(message) => err(Some(url.span()), key(&format!("urls[{j}]")), message),
-                Ok(parsed) if parsed.tls && *d.starttls.get_ref() => err(
-                    Some(d.starttls.span()),
+                Ok(parsed) if parsed.tls && d.starttls.as_ref().is_some_and(|s| *s.get_ref()) => err(
+                    d.starttls.as_ref().map(|s| s.span()),
                     key("starttls"),
                     format!("{url} is already TLS; StartTLS applies to ldap:// URLs", url = url.get_ref()),
                 ),
@@ -500,7 +517,7 @@ impl From<&DirectorySection> for DirectorySettings {
             name: d.name.get_ref().clone(),
             server_type: d.server_type,
             urls: d.urls.get_ref().iter().map(|u| u.get_ref().clone()).collect(),
-            starttls: *d.starttls.get_ref(),
+            starttls: d.starttls.as_ref().is_some_and(|s| *s.get_ref()),
             bind: d.bind_dn.as_ref().map(|dn| {
                 (dn.get_ref().clone(), d.bind_password.as_ref().map(|p| p.get_ref().clone()).unwrap_or_default())
             }),
@@ -523,16 +540,15 @@ pub(crate) fn is_dn(s: &str) -> bool {
     let s = s.trim();
     !s.is_empty()
         && !s.starts_with('(')
-        && super::ldap::dn::split_rdns(s).is_some_and(|rdns| {
-            rdns.iter().all(|rdn| rdn.split_once('=').is_some_and(|(a, _)| is_attribute(a.trim())))
-        })
+        && super::ldap::dn::split_rdns(s)
+            .is_some_and(|rdns| rdns.iter().all(|rdn| rdn.split_once('=').is_some_and(|(a, _)| is_attribute(a.trim()))))
 }
 
 fn is_attribute(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-')
-        || (!s.is_empty() && s.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())))
+    let descr = s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let oid = !s.is_empty() && s.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    descr || oid
 }
 
 fn is_domain(s: &str) -> bool {

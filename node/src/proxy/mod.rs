@@ -86,6 +86,8 @@ pub struct ProxySettings {
     /// This node's own proxy listen addresses: a route to one of them is a
     /// loop and is refused.
     pub own_proxies: Vec<SocketAddr>,
+    /// Back-end names the map may use (`node-a`) → their addresses.
+    pub hosts: std::collections::BTreeMap<String, String>,
 }
 
 /// What every proxy session shares.
@@ -116,7 +118,10 @@ impl ProxyContext {
     /// The "host:port" of the back-end for a login.
     pub async fn backend_for(&self, login: &str) -> Result<String, Refusal> {
         let target = match self.router.route(login).await {
-            Route::Mapped { host, port } => format!("{host}:{}", port.unwrap_or(self.settings.backend_port)),
+            Route::Mapped { host, port } => {
+                let host = self.settings.hosts.get(&host).cloned().unwrap_or(host);
+                format!("{host}:{}", port.unwrap_or(self.settings.backend_port))
+            }
             Route::NotInMap => self.settings.failover.clone().ok_or(Refusal::NoRoute)?,
             Route::Unavailable => return Err(Refusal::DirectoryUnavailable),
         };

@@ -1,31 +1,44 @@
-//! The router a proxy service gets from the config: a user map for routes,
-//! the node's directory for proxy-side authentication.
+//! The router a proxy service gets from the config: its user map for
+//! routes, and for proxy-side authentication the map itself (LDAP kinds)
+//! or else the node's local accounts (SMTP submission at a proxy).
 
 use std::sync::Arc;
 
 use super::{ProxyAuth, Route, Router};
 use crate::directory::LocalAccounts;
-use crate::directory::local_map::LocalMapFile;
+use crate::directory::usermap::{self, AuthResult, UserMap};
 use crate::net::BoxFuture;
 
-/// Routes by a local-file map; authenticates against the node's accounts.
-pub struct FileMapRouter {
-    pub map: Arc<LocalMapFile>,
+/// Routes by a `[[user_map]]`.
+pub struct MapRouter {
+    pub map: Arc<UserMap>,
     pub accounts: Arc<LocalAccounts>,
 }
 
-impl Router for FileMapRouter {
+impl Router for MapRouter {
     fn route<'a>(&'a self, login: &'a str) -> BoxFuture<'a, Route> {
         Box::pin(async move {
-            let key = self.accounts.normalise_login(login).map_or_else(|| login.to_string(), |id| id.to_string());
-            match self.map.lookup(&key) {
-                Some((host, port)) => Route::Mapped { host, port },
-                None => Route::NotInMap,
+            match self.map.lookup(login).await {
+                usermap::Route::Mapped { host, port } => Route::Mapped { host, port },
+                usermap::Route::NotInMap => Route::NotInMap,
+                usermap::Route::Unavailable(why) => {
+                    tracing::warn!(map = self.map.name(), reason = ?why, "user map unavailable");
+                    Route::Unavailable
+                }
             }
         })
     }
 
     fn authenticate<'a>(&'a self, login: &'a str, password: &'a str) -> BoxFuture<'a, ProxyAuth> {
-        Box::pin(async move { self.accounts.authenticate(login, password).into() })
+        Box::pin(async move {
+            if !self.map.can_authenticate() {
+                return self.accounts.authenticate(login, password).into();
+            }
+            match self.map.authenticate(login, password).await {
+                AuthResult::Accepted(_) => ProxyAuth::Accepted,
+                AuthResult::Rejected => ProxyAuth::Rejected,
+                AuthResult::Unavailable(_) => ProxyAuth::Unavailable,
+            }
+        })
     }
 }

@@ -179,7 +179,7 @@ impl Session {
         if self.rcpts.len() >= self.ctx.limits.max_recipients {
             return self.send(Reply::new(452, "4.5.3", "Too many recipients")).await;
         }
-        let reply = match self.ctx.accounts.recipient(&address) {
+        let reply = match self.ctx.recipient(&address).await {
             Recipient::Local(id) => {
                 if !self.rcpts.contains(&id) {
                     self.rcpts.push(id);
@@ -188,6 +188,7 @@ impl Session {
             }
             Recipient::UnknownLocal => Reply::new(550, "5.1.1", "No such user here"),
             Recipient::Invalid => Reply::new(501, "5.1.3", "Bad recipient address syntax"),
+            Recipient::Unavailable => Reply::new(451, "4.4.3", "Directory unavailable, try again later"),
             Recipient::Foreign if self.user.is_none() => Reply::new(554, "5.7.1", "Relay access denied"),
             Recipient::Foreign => Reply::new(550, "5.7.1", "This node does not relay mail to other domains yet"),
         };

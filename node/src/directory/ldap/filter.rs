@@ -18,7 +18,7 @@ const MAX_FILTER_DEPTH: usize = 32;
 pub fn escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for &b in value.as_bytes() {
-        if matches!(b, b'*' | b'(' | b')' | b'\\') || b < 0x20 || b >= 0x7f {
+        if matches!(b, b'*' | b'(' | b')' | b'\\') || !(0x20..0x7f).contains(&b) {
             out.push_str(&format!("\\{b:02x}"));
         } else {
             out.push(b as char);
@@ -76,6 +76,8 @@ pub struct Pattern(String);
 pub enum PatternError {
     #[error("unknown substitution `%{0}`: use %u (user), %d (domain), %e (user@domain) or %% (a literal %)")]
     UnknownSubstitution(char),
+    #[error("a lone `%` ends the pattern: write %% for a literal %")]
+    TrailingPercent,
     #[error("the pattern never uses the login: add %u or %e")]
     NoLogin,
     #[error("not a valid LDAP filter: {0}")]
@@ -92,7 +94,7 @@ impl Pattern {
                     Some('u' | 'e') => uses_login = true,
                     Some('d' | '%') => {}
                     Some(other) => return Err(PatternError::UnknownSubstitution(other)),
-                    None => return Err(PatternError::UnknownSubstitution(' ')),
+                    None => return Err(PatternError::TrailingPercent),
                 }
             }
         }
@@ -364,6 +366,7 @@ mod tests {
     fn bad_patterns_are_refused_with_a_reason() {
         assert_eq!(Pattern::parse("(uid=alice)"), Err(PatternError::NoLogin));
         assert_eq!(Pattern::parse("(uid=%x)"), Err(PatternError::UnknownSubstitution('x')));
+        assert_eq!(Pattern::parse("(uid=%u)%"), Err(PatternError::TrailingPercent));
         assert!(matches!(Pattern::parse("(uid=%u"), Err(PatternError::Filter(_))));
         assert!(matches!(Pattern::parse("uid=%u"), Err(PatternError::Filter(_))));
     }
@@ -380,8 +383,17 @@ mod tests {
                 LdapSubstringFilter { initial: Some("ab".into()), any: vec!["c".into()], final_: Some("d".into()) }
             )
         );
-        assert_eq!(parse("(!(a>=1))").unwrap(), LdapFilter::Not(Box::new(LdapFilter::GreaterOrEqual("a".into(), "1".into()))));
-        assert_eq!(parse("(|(a~=x)(b<=y))").unwrap(), LdapFilter::Or(vec![LdapFilter::Approx("a".into(), "x".into()), LdapFilter::LessOrEqual("b".into(), "y".into())]));
+        assert_eq!(
+            parse("(!(a>=1))").unwrap(),
+            LdapFilter::Not(Box::new(LdapFilter::GreaterOrEqual("a".into(), "1".into())))
+        );
+        assert_eq!(
+            parse("(|(a~=x)(b<=y))").unwrap(),
+            LdapFilter::Or(vec![
+                LdapFilter::Approx("a".into(), "x".into()),
+                LdapFilter::LessOrEqual("b".into(), "y".into())
+            ])
+        );
         assert_eq!(
             parse("(member:1.2.840.113556.1.4.1941:=cn=x\\2cdc=y)").unwrap(),
             LdapFilter::Extensible(LdapMatchingRuleAssertion {

@@ -162,6 +162,7 @@ pub fn code_name(code: u32) -> &'static str {
         52 => "unavailable",
         53 => "unwillingToPerform",
         80 => "other",
+        87 => "filterError (client side)",
         _ => "unknown",
     }
 }
