@@ -2,7 +2,7 @@
 //! processes on loopback addresses, with the embedded LDAP server, and the
 //! commands that act on it from a second terminal (kill, start, ldap).
 //!
-//! DIR holds everything: users.map, one config, data dir and log per node,
+//! DIR holds everything: one config, data dir and log per node,
 //! `cluster.json` (endpoints, accounts, pids, node status) and `ldap.mode`.
 
 pub mod layout;
@@ -34,9 +34,8 @@ pub struct ClusterArgs {
 pub enum ClusterCommand {
     /// Start the embedded LDAP server and one tiermail-node process per node; print endpoints and test accounts.
     ///
-    /// Nodes do not read the LDAP directory yet: they route with the generated DIR/users.map and check
-    /// passwords against their own accounts (copied from the directory's userPassword values). Ctrl-C or
-    /// SIGTERM stops every node.
+    /// The nodes route by the directory's mailHost and authenticate against it (LDAP Password, at the
+    /// proxy and again at the back-end). Ctrl-C or SIGTERM stops every node.
     Up(UpArgs),
     /// SIGKILL a node of the running cluster (it stays down until `cluster start`).
     Kill {

@@ -52,7 +52,7 @@ pub struct AccountState {
 pub struct ClusterState {
     /// The embedded directory's URL.
     pub directory: String,
-    /// Whether the nodes read that directory (not yet: they use users.map).
+    /// Whether the nodes read that directory (they do: routing and passwords).
     pub nodes_use_directory: bool,
     pub layout: String,
     /// The `cluster up` process.

@@ -43,14 +43,12 @@ pub fn run(dir: &Path, args: &UpArgs) -> Result<()> {
     }
     process::check_free(&wanted)?;
 
-    // Files: the map, one config per node; the directory starts up.
-    let map = dir.join("users.map");
-    std::fs::write(&map, plan.users_map())?;
+    // Files: one config per node; the directory starts up.
     state::write_ldap_mode(&dir, "up")?;
     let mut nodes = Vec::new();
     for node in &plan.nodes {
         let config = dir.join(format!("{}.toml", node.name));
-        std::fs::write(&config, plan.node_config(node, &dir, &map))?;
+        std::fs::write(&config, plan.node_config(node, &dir, &format!("ldap://{}", args.ldap)))?;
         let services = node.services().into_iter().map(|(k, a)| (k.to_owned(), a.to_string())).collect();
         nodes.push(NodeState {
             name: node.name.clone(),
@@ -95,7 +93,7 @@ pub fn run(dir: &Path, args: &UpArgs) -> Result<()> {
     let ready_ms = began.elapsed().as_millis() as u64;
     let state = ClusterState {
         directory: format!("ldap://{}", args.ldap),
-        nodes_use_directory: false,
+        nodes_use_directory: true,
         layout: plan.layout.name().to_owned(),
         up_pid: std::process::id(),
         ready_ms,
@@ -306,11 +304,7 @@ fn print_table(state: &ClusterState, dir: &Path, plan: &Plan) {
         ldap_server::FIXTURE_ADMIN_DN,
         ldap_server::FIXTURE_ADMIN_PASSWORD
     );
-    println!(
-        "  note: the nodes do not read LDAP yet; they route with {} and check passwords",
-        dir.join("users.map").display()
-    );
-    println!("  against their own [[account]] entries, copied from the directory's userPassword values.");
+    println!("  the nodes route by each entry's mailHost and check passwords in the directory (LDAP Password).");
     println!();
     println!("{:<20} {:<12} HOME", "ACCOUNT", "PASSWORD");
     for a in &state.accounts {
