@@ -118,10 +118,7 @@ impl ProxyContext {
     /// The "host:port" of the back-end for a login.
     pub async fn backend_for(&self, login: &str) -> Result<String, Refusal> {
         let target = match self.router.route(login).await {
-            Route::Mapped { host, port } => {
-                let host = self.settings.hosts.get(&host).cloned().unwrap_or(host);
-                format!("{host}:{}", port.unwrap_or(self.settings.backend_port))
-            }
+            Route::Mapped { host, port } => self.target_of(host, port),
             Route::NotInMap => self.settings.failover.clone().ok_or(Refusal::NoRoute)?,
             Route::Unavailable => return Err(Refusal::DirectoryUnavailable),
         };
@@ -132,6 +129,13 @@ impl ProxyContext {
             return Err(Refusal::Loop);
         }
         Ok(target)
+    }
+
+    /// "host:port" of a mapped back-end: map names resolved through
+    /// `[hosts]`, the service's back-end port when the map gives none.
+    pub fn target_of(&self, host: String, port: Option<u16>) -> String {
+        let host = self.settings.hosts.get(&host).cloned().unwrap_or(host);
+        format!("{host}:{}", port.unwrap_or(self.settings.backend_port))
     }
 
     /// Everything a login proxy does before speaking the back-end's protocol:

@@ -170,10 +170,7 @@ impl Session {
             return Reply::new(452, "4.5.3", "Too many recipients");
         }
         let target = match ctx.router.route(&address).await {
-            Route::Mapped { host, port } => {
-                let host = ctx.settings.hosts.get(&host).cloned().unwrap_or(host);
-                format!("{host}:{}", port.unwrap_or(ctx.settings.backend_port))
-            }
+            Route::Mapped { host, port } => ctx.target_of(host, port),
             Route::Unavailable => return Reply::new(451, "4.4.3", "Directory unavailable, try again later"),
             Route::NotInMap => {
                 let domain = address.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
