@@ -145,6 +145,12 @@ fn one_tier_any_node_reaches_the_users_home_node() {
     assert!(smtp.cmd("RCPT TO:<bob@example.com>").starts_with("452 4.5.3"));
     assert!(smtp.cmd("RCPT TO:<nobody@example.com>").starts_with("550 5.1.1"), "unmapped local recipient");
     assert!(smtp.cmd("RCPT TO:<victim@elsewhere.test>").starts_with("554 5.7.1"), "no open relay through the proxy");
+
+    // Open-relay probe through every node's SMTP proxy.
+    for ip in ["127.0.0.21", "127.0.0.22", "127.0.0.23"] {
+        let reply = smtp_rcpt_reply(addr(ip, SMTP_PX), "victim@elsewhere.test");
+        assert!(reply.starts_with("554 5.7.1"), "{ip}: {reply}");
+    }
 }
 
 #[test]
@@ -188,8 +194,19 @@ fn two_tier_front_ends_route_to_back_ends_and_unmapped_users_to_failover() {
     let (_imap, login) = imap_session(addr("127.0.0.31", IMAP_PX), "dave", "pw-dave");
     assert!(login.contains("l OK"), "failover address: {login}");
 
-    // A back-end down: its users get a temporary error, others are served.
+    // A back-end killed mid-session: the relayed session ends cleanly (the
+    // proxy closes it), other users' sessions carry on.
+    let (mut bob_session, login) = imap_session(addr("127.0.0.31", IMAP_PX), "bob", "pw-bob");
+    assert!(login.contains("l OK"), "{login}");
+    let (mut alice_session, login) = imap_session(addr("127.0.0.31", IMAP_PX), "alice", "pw-alice");
+    assert!(login.contains("l OK"), "{login}");
+    imap_tagged(&mut bob_session, "s", "SELECT INBOX");
     be2.kill9();
+    bob_session.send(b"n NOOP\r\n");
+    assert!(bob_session.is_closed(), "a dead back-end closes the relayed session instead of hanging it");
+    assert!(imap_tagged(&mut alice_session, "n", "NOOP").contains("n OK"), "alice's session is unaffected");
+
+    // A back-end down: its users get a temporary error, others are served.
     let (_c, login) = imap_session(addr("127.0.0.31", IMAP_PX), "bob", "pw-bob");
     assert_eq!(login, "l NO [UNAVAILABLE] Mail server unavailable, try again later\r\n");
     let mut pop = LineClient::connect(addr("127.0.0.32", POP3_PX));
@@ -198,7 +215,7 @@ fn two_tier_front_ends_route_to_back_ends_and_unmapped_users_to_failover() {
     assert!(pop.cmd("PASS pw-bob").starts_with("-ERR [SYS/TEMP]"));
     let (_c, login) = imap_session(addr("127.0.0.31", IMAP_PX), "alice", "pw-alice");
     assert!(login.contains("l OK"));
-    let reply = smtp_deliver_expect_rcpt(addr("127.0.0.31", SMTP_PX), "bob@example.com");
+    let reply = smtp_rcpt_reply(addr("127.0.0.31", SMTP_PX), "bob@example.com");
     assert!(reply.starts_with("451 4.4.1"), "{reply}");
     be2.spawn();
     let (_c, login) = imap_session(addr("127.0.0.32", IMAP_PX), "bob", "pw-bob");
@@ -206,7 +223,7 @@ fn two_tier_front_ends_route_to_back_ends_and_unmapped_users_to_failover() {
 }
 
 /// The reply to RCPT for one recipient.
-fn smtp_deliver_expect_rcpt(proxy: SocketAddr, to: &str) -> String {
+fn smtp_rcpt_reply(proxy: SocketAddr, to: &str) -> String {
     let mut c = LineClient::connect(proxy);
     c.reply();
     c.cmd("EHLO client.test");
@@ -237,4 +254,31 @@ fn the_shipped_one_tier_fixtures_work() {
     assert!(imap_tagged(&mut c, "l", "LOGIN alice@example.com wonderland").contains("l OK"));
     assert!(imap_tagged(&mut c, "s", "SELECT INBOX").contains("* 1 EXISTS"));
     assert!(imap_tagged(&mut c, "f", "FETCH 1 BODY[TEXT]").contains("hello alice"));
+}
+
+/// After login the IMAP proxy relays byte for byte: the scripted session
+/// (every command, literals, IDLE) reads the same through the proxy as
+/// straight to a back-end, from the first command after LOGIN on.
+#[test]
+fn the_imap_proxy_is_byte_transparent_after_login() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.map"), "alice@example.com 127.0.0.27\n").unwrap();
+    let _direct = start(dir.path(), "node-f", "127.0.0.26", true, true, &["alice"], None);
+    let _proxied = start(dir.path(), "node-g", "127.0.0.27", true, true, &["alice"], None);
+    let transcript = |addr: SocketAddr| {
+        let out = std::process::Command::new("python3")
+            .arg(repo_root().join("tests/clients/imap_transcript.py"))
+            .args([addr.port().to_string(), "alice@example.com".into(), "pw-alice".into()])
+            .env("TIERMAIL_IMAP_HOST", addr.ip().to_string())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let start = text.find("C: a5 NOOP").expect("the session got past LOGIN");
+        text[start..].to_string()
+    };
+    let direct = transcript(addr("127.0.0.26", IMAP_BE));
+    let proxied = transcript(addr("127.0.0.26", IMAP_PX));
+    assert!(direct.contains("S: z1 OK LOGOUT completed"));
+    assert_eq!(proxied, direct);
 }

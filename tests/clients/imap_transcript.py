@@ -7,12 +7,14 @@ Every command of the IMAP back-end is used at least once. The transcript
 goes to stdout with the values that change between runs (UIDVALIDITY,
 dates) replaced by placeholders, so the Rust test can snapshot it.
 """
+import os
 import re
 import socket
 import sys
 
 port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+host = os.environ.get("TIERMAIL_IMAP_HOST", "127.0.0.1")
+sock = socket.create_connection((host, port), timeout=20)
 reader = sock.makefile("rb")
 out = []
 
