@@ -345,3 +345,25 @@ for acc in state["accounts"]:
     p.quit()
     print(f"ok {user} (home {home}): sent via {send['name']}, read via {read['name']} (IMAP and POP3)")
 "#;
+
+#[path = "../../node/tests/ldap/slapd.rs"]
+mod slapd;
+
+/// `--directory ldap://…`: the nodes use an external OpenLDAP (slapd with
+/// the fixture directory) instead of the embedded server.
+#[test]
+fn cluster_up_on_an_external_openldap() {
+    if !slapd::available() {
+        return;
+    }
+    let ldap = slapd::Slapd::start();
+    let url = ldap.url();
+    let up = Up::start(&["--ip-base", "127.0.0.170", "--ldap", "127.0.0.170:3389", "--directory", &url]);
+    assert_eq!(up.state["directory"], url.as_str());
+    assert!(!ldap_answers("127.0.0.170:3389".parse().unwrap()), "no embedded server with an external directory");
+    up.round_trip("external");
+    let out = sim().args(["cluster", "ldap", "down", "--dir"]).arg(up.path()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("external directory"));
+    up.stop();
+}

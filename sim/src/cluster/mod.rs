@@ -81,12 +81,38 @@ pub struct UpArgs {
     /// Where the embedded LDAP server listens.
     #[arg(long, default_value = "127.0.0.1:3389", value_name = "ADDR")]
     pub ldap: SocketAddr,
+    /// `embedded` (the fixture directory, served by this process) or an
+    /// external server's `ldap://HOST:PORT`, whose entries carry uid, mail,
+    /// mailHost (node-a, node-b, ...) and userPassword like fixtures/directory.ldif.
+    #[arg(long, default_value = "embedded", value_name = "embedded|URL")]
+    pub directory: String,
+    /// Service account of an external directory (reads userPassword).
+    #[arg(long, default_value = "cn=admin,dc=example,dc=com", value_name = "DN")]
+    pub bind_dn: String,
+    /// Its password.
+    #[arg(long, default_value = "admin-secret", value_name = "PASSWORD")]
+    pub bind_password: String,
+    /// Where the user entries are.
+    #[arg(long, default_value = "ou=people,dc=example,dc=com", value_name = "DN")]
+    pub base_dn: String,
     /// Restart a node that dies on its own (not one stopped with `cluster kill`).
     #[arg(long)]
     pub restart: bool,
 }
 
 impl UpArgs {
+    /// The directory the nodes use.
+    pub fn target(&self) -> layout::DirectoryTarget {
+        let embedded = self.directory == "embedded";
+        layout::DirectoryTarget {
+            url: if embedded { format!("ldap://{}", self.ldap) } else { self.directory.clone() },
+            bind_dn: self.bind_dn.clone(),
+            bind_password: self.bind_password.clone(),
+            base_dn: self.base_dn.clone(),
+            embedded,
+        }
+    }
+
     pub fn layout(&self) -> Layout {
         match self.layout {
             LayoutArg::OneTier => Layout::OneTier,
@@ -180,6 +206,9 @@ fn start(dir: &Path, node: &str) -> Result<()> {
 
 fn ldap(dir: &Path, mode: LdapMode) -> Result<()> {
     let state = running(dir)?;
+    if !state.directory_embedded {
+        bail!("the cluster uses an external directory ({}): stop and start that server yourself", state.directory);
+    }
     let word = match mode {
         LdapMode::Down => "down",
         LdapMode::Up => "up",

@@ -50,8 +50,12 @@ pub struct AccountState {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterState {
-    /// The embedded directory's URL.
+    /// The directory's URL.
     pub directory: String,
+    /// Whether `cluster up` serves it (else it is external, and `cluster
+    /// ldap down|up` cannot act on it).
+    #[serde(default = "yes")]
+    pub directory_embedded: bool,
     /// Whether the nodes read that directory (they do: routing and passwords).
     pub nodes_use_directory: bool,
     pub layout: String,
@@ -158,6 +162,11 @@ pub fn signal(pid: u32, signal: i32) -> bool {
     pid != 0 && unsafe { libc::kill(pid as libc::pid_t, signal) == 0 }
 }
 
+/// serde default for state files written before `directory_embedded` existed.
+fn yes() -> bool {
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +175,7 @@ mod tests {
     fn state_round_trips_and_updates_under_the_lock() {
         let tmp = tempfile::tempdir().unwrap();
         let state = ClusterState {
+            directory_embedded: true,
             directory: "ldap://127.0.0.1:3389".into(),
             nodes_use_directory: false,
             layout: "one-tier".into(),

@@ -37,7 +37,11 @@ pub fn run(dir: &Path, args: &UpArgs) -> Result<()> {
     let plan = Plan::new(args.layout(), args.nodes, args.ip_base(), &directory).map_err(anyhow::Error::msg)?;
     let binary = process::node_binary()?;
 
-    let mut wanted = vec![("embedded LDAP server".to_owned(), args.ldap)];
+    let target = args.target();
+    let mut wanted = Vec::new();
+    if target.embedded {
+        wanted.push(("embedded LDAP server".to_owned(), args.ldap));
+    }
     for node in &plan.nodes {
         wanted.extend(node.services().into_iter().map(|(what, a)| (format!("{} {what}", node.name), a)));
     }
@@ -48,7 +52,7 @@ pub fn run(dir: &Path, args: &UpArgs) -> Result<()> {
     let mut nodes = Vec::new();
     for node in &plan.nodes {
         let config = dir.join(format!("{}.toml", node.name));
-        std::fs::write(&config, plan.node_config(node, &dir, &format!("ldap://{}", args.ldap)))?;
+        std::fs::write(&config, plan.node_config(node, &dir, &target))?;
         let services = node.services().into_iter().map(|(k, a)| (k.to_owned(), a.to_string())).collect();
         nodes.push(NodeState {
             name: node.name.clone(),
@@ -74,17 +78,19 @@ pub fn run(dir: &Path, args: &UpArgs) -> Result<()> {
             tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
             flag.store(true, Ordering::SeqCst);
         });
-        let listener = tokio::net::TcpListener::bind(args.ldap)
-            .await
-            .with_context(|| format!("cannot listen on {} (embedded LDAP server)", args.ldap))?;
-        let served = ldap_server::serve(
-            Box::new(listener),
-            directory.clone(),
-            ServerConfig::fixture(),
-            control.clone(),
-            shutdown,
-        );
-        tokio::spawn(served);
+        if target.embedded {
+            let listener = tokio::net::TcpListener::bind(args.ldap)
+                .await
+                .with_context(|| format!("cannot listen on {} (embedded LDAP server)", args.ldap))?;
+            let served = ldap_server::serve(
+                Box::new(listener),
+                directory.clone(),
+                ServerConfig::fixture(),
+                control.clone(),
+                shutdown,
+            );
+            tokio::spawn(served);
+        }
         anyhow::Ok(())
     })?;
 
@@ -92,7 +98,8 @@ pub fn run(dir: &Path, args: &UpArgs) -> Result<()> {
     let started = sup.start_all(&mut nodes, &stop);
     let ready_ms = began.elapsed().as_millis() as u64;
     let state = ClusterState {
-        directory: format!("ldap://{}", args.ldap),
+        directory: target.url.clone(),
+        directory_embedded: target.embedded,
         nodes_use_directory: true,
         layout: plan.layout.name().to_owned(),
         up_pid: std::process::id(),
@@ -298,12 +305,16 @@ fn print_table(state: &ClusterState, dir: &Path, plan: &Plan) {
         println!("{:<8} {:<14} {s:<19} {i:<19} {p:<19} {backend:<33} {:>7}", n.name, n.role, n.pid);
     }
     println!();
-    println!(
-        "directory: {} (embedded LDAP, fixtures/directory.ldif; admin bind {} / {})",
-        state.directory,
-        ldap_server::FIXTURE_ADMIN_DN,
-        ldap_server::FIXTURE_ADMIN_PASSWORD
-    );
+    if state.directory_embedded {
+        println!(
+            "directory: {} (embedded LDAP, fixtures/directory.ldif; admin bind {} / {})",
+            state.directory,
+            ldap_server::FIXTURE_ADMIN_DN,
+            ldap_server::FIXTURE_ADMIN_PASSWORD
+        );
+    } else {
+        println!("directory: {} (external; the accounts below are the fixture's, if it holds them)", state.directory);
+    }
     println!("  the nodes route by each entry's mailHost and check passwords in the directory (LDAP Password).");
     println!();
     println!("{:<20} {:<12} HOME", "ACCOUNT", "PASSWORD");
