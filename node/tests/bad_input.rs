@@ -30,12 +30,7 @@ fn smtp_bad_lines_are_answered_and_the_session_goes_on() {
 #[test]
 fn smtp_client_vanishing_mid_data_delivers_nothing_and_others_are_served() {
     let node = NodeProcess::start();
-    let mut c = LineClient::connect(node.smtp);
-    c.reply();
-    c.cmd("EHLO test");
-    c.cmd("MAIL FROM:<x@remote.test>");
-    c.cmd("RCPT TO:<alice@example.com>");
-    assert!(c.cmd("DATA").starts_with("354"));
+    let mut c = smtp_start_data(node.smtp, "alice@example.com");
     c.send(b"Subject: half\r\n\r\nthis message never ends");
     c.shutdown();
     // Another client is served meanwhile and afterwards.

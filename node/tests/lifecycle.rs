@@ -10,12 +10,7 @@ use std::time::Duration;
 #[test]
 fn sigterm_lets_the_transaction_in_flight_finish_then_exits_0() {
     let mut node = NodeProcess::start();
-    let mut c = LineClient::connect(node.smtp);
-    c.reply();
-    c.cmd("EHLO test");
-    c.cmd("MAIL FROM:<x@remote.test>");
-    c.cmd("RCPT TO:<alice@example.com>");
-    assert!(c.cmd("DATA").starts_with("354"));
+    let mut c = smtp_start_data(node.smtp, "alice@example.com");
     c.send(b"Subject: in flight\r\n\r\nstarted before SIGTERM\r\n");
     node.terminate();
     std::thread::sleep(Duration::from_millis(300));

@@ -245,14 +245,20 @@ impl LineClient {
     }
 }
 
-/// A full SMTP transaction; returns the reply to the final dot.
-pub fn smtp_deliver(addr: SocketAddr, to: &str, message: &[u8]) -> String {
+/// An SMTP session up to the 354 after DATA, for one recipient.
+pub fn smtp_start_data(addr: SocketAddr, to: &str) -> LineClient {
     let mut c = LineClient::connect(addr);
     assert!(c.reply().starts_with("220 "));
     assert!(c.cmd("EHLO test.client").starts_with("250"));
     assert!(c.cmd("MAIL FROM:<sender@remote.test>").starts_with("250"));
     assert!(c.cmd(&format!("RCPT TO:<{to}>")).starts_with("250"));
     assert!(c.cmd("DATA").starts_with("354"));
+    c
+}
+
+/// A full SMTP transaction; returns the reply to the final dot.
+pub fn smtp_deliver(addr: SocketAddr, to: &str, message: &[u8]) -> String {
+    let mut c = smtp_start_data(addr, to);
     c.send(message);
     let reply = c.cmd(".");
     c.cmd("QUIT");
