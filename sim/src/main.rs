@@ -1,9 +1,10 @@
-//! The `tiermail-sim` binary: the local mini-cluster (`cluster up` and the
-//! commands acting on it). Scenario runs and chaos arrive with their issues.
+//! The `tiermail-sim` binary: scenario runs, chaos, seed replay, and the
+//! local mini-cluster (`cluster up` and the commands acting on it).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tiermail_sim::cli::{self, ChaosArgs, ReplayArgs, RunArgs};
 use tiermail_sim::cluster::{self, ClusterArgs};
 
 /// tiermail's deterministic cluster simulator and local mini-cluster.
@@ -16,6 +17,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run scenario files in simulation (default: every scenarios/*.toml).
+    Run(RunArgs),
+    /// Run random fault schedules and check the invariants after each.
+    Chaos(ChaosArgs),
+    /// Rerun one chaos seed with its full event log, optionally as an HTML report.
+    Replay(ReplayArgs),
     /// A local mini-cluster of real tiermail-node processes on 127.0.0.x, with the embedded LDAP server.
     Cluster(ClusterArgs),
 }
@@ -23,13 +30,17 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Cluster(args) => cluster::run(args),
+        Command::Run(args) => cli::run(args),
+        Command::Chaos(args) => cli::chaos(args),
+        Command::Replay(args) => cli::replay(args),
+        Command::Cluster(args) => cluster::run(args).map(|()| true),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("tiermail-sim: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }

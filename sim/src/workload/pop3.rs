@@ -69,6 +69,12 @@ impl Pop3Client {
         self.multiline().await
     }
 
+    /// TOP: the message's header and its first `lines` body lines.
+    pub async fn top(&mut self, n: u32, lines: u32) -> Result<Vec<u8>, Pop3Error> {
+        self.command(&format!("TOP {n} {lines}")).await?;
+        self.multiline().await
+    }
+
     pub async fn dele(&mut self, n: u32) -> Result<(), Pop3Error> {
         self.command(&format!("DELE {n}")).await.map(drop)
     }

@@ -1,0 +1,432 @@
+//! Scenario files (`scenarios/*.toml`): a topology, a workload, a fault
+//! schedule and the expected outcome, parsed with errors that name the file
+//! and key. The same types describe chaos runs, whose schedules are
+//! generated instead of written.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::history::OpKind;
+
+/// Largest scenario file read (they are a few hundred bytes).
+pub const MAX_SCENARIO_BYTES: usize = 256 * 1024;
+/// Most faults in one schedule.
+pub const MAX_FAULTS: usize = 200;
+/// Most nodes of each kind, and clients.
+pub const MAX_HOSTS: usize = 16;
+/// Longest fault or quiet phase.
+pub const MAX_PHASE_SECS: f64 = 3600.0;
+
+/// A whole run: what `tiermail-sim run` and `chaos` execute.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// One line: what the scenario shows.
+    #[serde(default)]
+    pub description: String,
+    /// Seeds the simulator and every client (default 1).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Length of the fault phase in simulated seconds (default 60).
+    #[serde(default = "default_duration")]
+    pub duration_secs: f64,
+    /// The quiet phase after it: faults healed, every client must get each
+    /// kind of operation through within this long (default 60).
+    #[serde(default = "default_quiet")]
+    pub quiet_secs: f64,
+    #[serde(default)]
+    pub topology: Topology,
+    #[serde(default)]
+    pub workload: Workload,
+    /// The fault schedule.
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<ScheduledFault>,
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+fn default_duration() -> f64 {
+    60.0
+}
+fn default_quiet() -> f64 {
+    60.0
+}
+
+/// One-tier or two-tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LayoutKind {
+    #[default]
+    OneTier,
+    TwoTier,
+}
+
+impl LayoutKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            LayoutKind::OneTier => "one-tier",
+            LayoutKind::TwoTier => "two-tier",
+        }
+    }
+}
+
+/// Where proxies authenticate (seed "LDAP Authentication").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProxyAuth {
+    /// At the proxy and again at the back-end.
+    #[default]
+    Proxy,
+    /// At the back-end only (needed for the failover address: the
+    /// directory does not know the failover back-end's local users).
+    Backend,
+}
+
+/// The hosts of a run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    #[serde(default)]
+    pub layout: LayoutKind,
+    /// One-tier: nodes node-a, node-b, ... (default 3).
+    #[serde(default = "three")]
+    pub nodes: usize,
+    /// Two-tier: front-ends fe-1, ... (default 2).
+    #[serde(default = "two")]
+    pub front_ends: usize,
+    /// Two-tier: back-ends be-1, ... (default 2); the directory's mailHost
+    /// node-a, node-b, node-c map onto them in turn.
+    #[serde(default = "two")]
+    pub back_ends: usize,
+    /// A back-end host `failover` holding a local account the directory
+    /// does not know (zoe@example.com), the IMAP and POP3 proxies'
+    /// failover address.
+    #[serde(default)]
+    pub failover: bool,
+    #[serde(default)]
+    pub proxy_auth: ProxyAuth,
+    /// Directory hosts ldap-1, ...; every node lists them in order (default 1).
+    #[serde(default = "one")]
+    pub directories: usize,
+}
+
+fn one() -> usize {
+    1
+}
+fn two() -> usize {
+    2
+}
+fn three() -> usize {
+    3
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Topology {
+            layout: LayoutKind::OneTier,
+            nodes: 3,
+            front_ends: 2,
+            back_ends: 2,
+            failover: false,
+            proxy_auth: ProxyAuth::Proxy,
+            directories: 1,
+        }
+    }
+}
+
+/// The clients and what they do.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Client hosts client-1, ... (default 3).
+    #[serde(default = "three")]
+    pub clients: usize,
+    /// Relative weights of the operations (default: every kind).
+    #[serde(default = "default_mix")]
+    pub mix: BTreeMap<OpKind, u32>,
+    /// Pause between a client's operations, milliseconds [min, max]
+    /// (default [100, 2000]).
+    #[serde(default = "default_think")]
+    pub think_ms: [u64; 2],
+}
+
+fn default_mix() -> BTreeMap<OpKind, u32> {
+    BTreeMap::from([
+        (OpKind::Deliver, 6),
+        (OpKind::Append, 2),
+        (OpKind::ImapRead, 2),
+        (OpKind::Pop3Read, 2),
+        (OpKind::Idle, 1),
+        (OpKind::BadLogin, 2),
+        (OpKind::RelayProbe, 1),
+    ])
+}
+
+fn default_think() -> [u64; 2] {
+    [100, 2000]
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Workload { clients: 3, mix: default_mix(), think_ms: default_think() }
+    }
+}
+
+/// A fault at a time, healed after `for_secs` (or when the quiet phase
+/// starts).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledFault {
+    /// Simulated seconds from the start.
+    pub at: f64,
+    /// How long it lasts; absent = until the quiet phase.
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub for_secs: Option<f64>,
+    #[serde(flatten)]
+    pub fault: Fault,
+}
+
+/// What can go wrong.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Fault {
+    /// The host's software stops and its unsynced writes are lost; healing
+    /// restarts it.
+    Crash { host: String },
+    /// No traffic between `a` and `b` (from `a` to `b` only if `oneway`).
+    Partition {
+        a: String,
+        b: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        oneway: bool,
+    },
+    /// The directory host misbehaves.
+    Directory { host: String, mode: DirectoryFault },
+    /// Every message between `a` and `b` takes `ms` milliseconds.
+    Latency { a: String, b: String, ms: u64 },
+    /// The link between `a` and `b` breaks at random (turmoil's message
+    /// loss: a lost segment breaks the TCP connections on the link).
+    Loss { a: String, b: String, rate: f64 },
+    /// The host's disk refuses writes.
+    Disk { host: String, mode: DiskFault },
+}
+
+/// Directory misbehaviour (the embedded server's fault modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DirectoryFault {
+    /// Refuses connections and drops open ones.
+    Down,
+    /// Accepts and reads but never answers.
+    Hang,
+    /// Answers after 8 s (beyond the nodes' 2 s lookup timeout).
+    Slow,
+    /// Answers every request with `unavailable`.
+    Error,
+}
+
+/// Disk misbehaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiskFault {
+    /// Writes fail with EROFS.
+    ReadOnly,
+    /// Writes fail with ENOSPC.
+    Full,
+}
+
+impl Fault {
+    /// The fault's class, for counters: crash, partition, directory-down, ...
+    pub fn class(&self) -> String {
+        match self {
+            Fault::Crash { .. } => "crash".into(),
+            Fault::Partition { oneway: false, .. } => "partition".into(),
+            Fault::Partition { oneway: true, .. } => "partition-oneway".into(),
+            Fault::Directory { mode, .. } => format!("directory-{}", kebab(mode)),
+            Fault::Latency { .. } => "latency".into(),
+            Fault::Loss { .. } => "loss".into(),
+            Fault::Disk { mode, .. } => format!("disk-{}", kebab(mode)),
+        }
+    }
+
+    /// The hosts it names.
+    pub fn hosts(&self) -> Vec<&str> {
+        match self {
+            Fault::Crash { host } | Fault::Directory { host, .. } | Fault::Disk { host, .. } => vec![host],
+            Fault::Partition { a, b, .. } | Fault::Latency { a, b, .. } | Fault::Loss { a, b, .. } => vec![a, b],
+        }
+    }
+}
+
+fn kebab<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Crash { host } => write!(f, "crash {host}"),
+            Fault::Partition { a, b, oneway: false } => write!(f, "partition {a} <-> {b}"),
+            Fault::Partition { a, b, oneway: true } => write!(f, "partition {a} -> {b}"),
+            Fault::Directory { host, mode } => write!(f, "directory {host} {}", kebab(mode)),
+            Fault::Latency { a, b, ms } => write!(f, "latency {a} <-> {b} {ms} ms"),
+            Fault::Loss { a, b, rate } => write!(f, "loss {a} <-> {b} rate {rate}"),
+            Fault::Disk { host, mode } => write!(f, "disk {host} {}", kebab(mode)),
+        }
+    }
+}
+
+/// What a scenario expects beyond the invariants (always checked).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Some legitimate operation must have failed temporarily (proves the
+    /// fault was visible to clients, and answered as temporary).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub temporary_errors: bool,
+    /// Counters (see the run report) that must be non-zero, e.g.
+    /// "ldap-2-binds" when the second directory must have been used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nonzero: Vec<String>,
+}
+
+/// Why a scenario file was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct ScenarioError {
+    pub file: String,
+    pub message: String,
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let err = |message: String| ScenarioError { file: path.display().to_string(), message };
+        let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+        if meta.len() > MAX_SCENARIO_BYTES as u64 {
+            return Err(err(format!("{} bytes; the limit is {MAX_SCENARIO_BYTES}", meta.len())));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        Scenario::parse(&text).map_err(err)
+    }
+
+    /// Parses and validates scenario text; the error names line and key.
+    pub fn parse(text: &str) -> Result<Scenario, String> {
+        let de = toml::Deserializer::parse(text).map_err(|e| e.to_string())?;
+        let scenario: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let message = inner.message().to_owned();
+            let line = inner.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            match line {
+                Some(line) => format!("line {line}, key {path}: {message}"),
+                None => format!("key {path}: {message}"),
+            }
+        })?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// The hosts a fault may name in this topology.
+    pub fn host_names(&self) -> Vec<String> {
+        crate::world::Plan::new(&self.topology).all_hosts()
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let t = &self.topology;
+        let phase = |name: &str, v: f64| {
+            if !(v.is_finite() && (0.0..=MAX_PHASE_SECS).contains(&v)) {
+                return Err(format!("{name} = {v}: give 0 to {MAX_PHASE_SECS} seconds"));
+            }
+            Ok(())
+        };
+        phase("duration_secs", self.duration_secs)?;
+        phase("quiet_secs", self.quiet_secs)?;
+        let count = |name: &str, v: usize, min: usize| {
+            if !(min..=MAX_HOSTS).contains(&v) {
+                return Err(format!("{name} = {v}: give {min} to {MAX_HOSTS}"));
+            }
+            Ok(())
+        };
+        match t.layout {
+            LayoutKind::OneTier => count("topology.nodes", t.nodes, 1)?,
+            LayoutKind::TwoTier => {
+                count("topology.front_ends", t.front_ends, 1)?;
+                count("topology.back_ends", t.back_ends, 1)?;
+            }
+        }
+        count("topology.directories", t.directories, 1)?;
+        count("workload.clients", self.workload.clients, 1)?;
+        if t.failover && t.proxy_auth == ProxyAuth::Proxy {
+            return Err("topology.failover needs proxy_auth = \"backend\": the directory cannot authenticate \
+                        the failover back-end's local users at the proxy"
+                .into());
+        }
+        if self.workload.mix.values().all(|w| *w == 0) {
+            return Err("workload.mix: give at least one operation a weight above 0".into());
+        }
+        let [lo, hi] = self.workload.think_ms;
+        if lo > hi || hi > 600_000 {
+            return Err(format!("workload.think_ms = [{lo}, {hi}]: give [min, max] with max <= 600000"));
+        }
+        if self.faults.len() > MAX_FAULTS {
+            return Err(format!("{} faults; the limit is {MAX_FAULTS}", self.faults.len()));
+        }
+        let hosts = self.host_names();
+        for (i, f) in self.faults.iter().enumerate() {
+            let at = format!("fault[{i}] ({})", f.fault);
+            if !(f.at.is_finite() && f.at >= 0.0 && f.at <= self.duration_secs) {
+                return Err(format!("{at}: at = {} is outside the fault phase 0..{}", f.at, self.duration_secs));
+            }
+            if let Some(d) = f.for_secs
+                && !(d.is_finite() && d > 0.0)
+            {
+                return Err(format!("{at}: for = {d}: give a positive number of seconds"));
+            }
+            for h in f.fault.hosts() {
+                if !hosts.iter().any(|n| n == h) {
+                    return Err(format!("{at}: no host {h:?} in this topology (hosts: {})", hosts.join(", ")));
+                }
+            }
+            match &f.fault {
+                Fault::Directory { host, .. } if !host.starts_with("ldap-") => {
+                    return Err(format!("{at}: {host} is not a directory host"));
+                }
+                Fault::Disk { host, .. } | Fault::Crash { host }
+                    if host.starts_with("ldap-") || host.starts_with("client-") =>
+                {
+                    return Err(format!("{at}: {host} is not a node"));
+                }
+                Fault::Partition { a, b, .. } | Fault::Latency { a, b, .. } | Fault::Loss { a, b, .. } if a == b => {
+                    return Err(format!("{at}: a and b are the same host"));
+                }
+                Fault::Loss { rate, .. } if !(0.0..=1.0).contains(rate) => {
+                    return Err(format!("{at}: rate = {rate}: give 0 to 1"));
+                }
+                Fault::Latency { ms, .. } if *ms > 600_000 => {
+                    return Err(format!("{at}: ms = {ms}: at most 600000"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    pub fn duration(&self) -> Duration {
+        Duration::from_secs_f64(self.duration_secs)
+    }
+
+    pub fn quiet(&self) -> Duration {
+        Duration::from_secs_f64(self.quiet_secs)
+    }
+
+    /// The scenario as TOML (for saving a shrunk chaos schedule).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot serialise: {e}\n"))
+    }
+}
