@@ -177,7 +177,7 @@ fn simulate(scenario: &Scenario) -> RunResult {
             hosts: Vec::new(),
         });
     }
-    let counters = counters(&fired, &controls, &record);
+    let counters = counters(&fired, &controls, &record, &stores);
     let unmet = unmet(scenario, &counters, &record);
     let mut hosts: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
     hosts.extend(plan.directories.iter().cloned());
@@ -336,7 +336,7 @@ fn read_stores(filesystems: &BTreeMap<String, FsHandle>) -> Stores {
     stores
 }
 
-fn counters(fired: &Fired, controls: &Controls, record: &Record) -> BTreeMap<String, u64> {
+fn counters(fired: &Fired, controls: &Controls, record: &Record, stores: &Stores) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for (class, n) in fired {
         out.insert(format!("fault-{class}"), *n);
@@ -350,6 +350,10 @@ fn counters(fired: &Fired, controls: &Controls, record: &Record) -> BTreeMap<Str
     }
     for op in &record.ops {
         *out.entry(format!("ops-{}", op.outcome.class())).or_default() += 1;
+        *out.entry("ids-seen".into()).or_default() += op.seen.len() as u64;
+    }
+    for ((host, _), ids) in stores {
+        *out.entry(format!("{host}-stored")).or_default() += ids.len() as u64;
     }
     out
 }

@@ -178,9 +178,9 @@ impl Default for Workload {
 }
 
 /// A fault at a time, healed after `for_secs` (or when the quiet phase
-/// starts).
+/// starts). (serde cannot deny unknown fields next to a flattened enum;
+/// [`check_fault_keys`] does.)
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ScheduledFault {
     /// Simulated seconds from the start.
     pub at: f64,
@@ -303,6 +303,36 @@ pub struct ScenarioError {
     pub message: String,
 }
 
+/// Refuses keys a `[[fault]]` of its kind does not have (a typo would
+/// otherwise be ignored silently).
+fn check_fault_keys(text: &str) -> Result<(), String> {
+    let Ok(table) = text.parse::<toml::Table>() else { return Ok(()) }; // the typed parse reports it
+    let Some(faults) = table.get("fault").and_then(|f| f.as_array()) else { return Ok(()) };
+    for (i, fault) in faults.iter().enumerate() {
+        let Some(fault) = fault.as_table() else { continue };
+        let kind = fault.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+        let own: &[&str] = match kind {
+            "crash" => &["host"],
+            "partition" => &["a", "b", "oneway"],
+            "directory" | "disk" => &["host", "mode"],
+            "latency" => &["a", "b", "ms"],
+            "loss" => &["a", "b", "rate"],
+            _ => continue, // the typed parse names the unknown kind
+        };
+        for key in fault.keys() {
+            if !["at", "for", "kind"].contains(&key.as_str()) && !own.contains(&key.as_str()) {
+                let mut allowed = vec!["at", "for", "kind"];
+                allowed.extend(own);
+                return Err(format!(
+                    "key fault[{i}].{key}: a {kind} fault has no {key:?} (keys: {})",
+                    allowed.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -317,6 +347,7 @@ impl Scenario {
 
     /// Parses and validates scenario text; the error names line and key.
     pub fn parse(text: &str) -> Result<Scenario, String> {
+        check_fault_keys(text)?;
         let de = toml::Deserializer::parse(text).map_err(|e| e.to_string())?;
         let scenario: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
