@@ -4,6 +4,8 @@
 //! a real process and inside the deterministic simulator.
 
 pub mod backend;
+#[cfg(feature = "sim-bugs")]
+pub mod bugs;
 pub mod clock;
 pub mod config;
 pub mod connection;

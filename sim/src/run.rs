@@ -133,7 +133,11 @@ fn simulate(scenario: &Scenario) -> RunResult {
         .simulation_duration(limit)
         .max_message_latency(faults::DEFAULT_MAX_LATENCY)
         .build();
-    let mut controls = Controls { directories: BTreeMap::new(), disks: BTreeMap::new() };
+    let clients = plan.clients(scenario.workload.clients);
+    let mut hosts: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
+    hosts.extend(plan.directories.iter().cloned());
+    hosts.extend(clients.iter().cloned());
+    let mut controls = Controls { hosts: hosts.clone(), directories: BTreeMap::new(), disks: BTreeMap::new() };
     for name in &plan.directories {
         let control = DirectoryControl::new();
         controls.directories.insert(name.clone(), control.clone());
@@ -151,7 +155,6 @@ fn simulate(scenario: &Scenario) -> RunResult {
             node_host(name.clone(), text.clone(), disk.clone(), epoch, salt, fs.clone())
         });
     }
-    let clients = plan.clients(scenario.workload.clients);
     for (i, name) in clients.iter().enumerate() {
         let seed = u64::from_le_bytes(derive(scenario.seed, &format!("client/{i}"))[..8].try_into().unwrap());
         let client = Client::new(name.clone(), plan.clone(), &scenario.workload, history.clone(), seed);
@@ -164,9 +167,10 @@ fn simulate(scenario: &Scenario) -> RunResult {
     let sim_time = sim.elapsed();
     // The end of the run: every back-end loses what it has not synced.
     for node in plan.backends() {
-        sim.crash(node);
+        faults::crash(&mut sim, &controls, node, &[]);
     }
     let stores = read_stores(&filesystems.borrow());
+    trace::uncaptured(|| drop(sim));
     let record = history.snapshot();
     let mut violations = invariants::check(&plan, &scenario.workload, &record, &stores);
     if let Some(error) = run_error {
@@ -179,9 +183,6 @@ fn simulate(scenario: &Scenario) -> RunResult {
     }
     let counters = counters(&fired, &controls, &record, &stores);
     let unmet = unmet(scenario, &counters, &record);
-    let mut hosts: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
-    hosts.extend(plan.directories.iter().cloned());
-    hosts.extend(clients);
     RunResult {
         name: String::new(),
         seed: scenario.seed,
@@ -221,7 +222,7 @@ fn drive(
     // How many applied, unhealed faults hold each target (overlapping
     // faults on one target heal when the last one ends).
     let mut holding: BTreeMap<String, usize> = BTreeMap::new();
-    let mut marks = BTreeMap::new();
+    let mut marks: BTreeMap<usize, usize> = BTreeMap::new();
     loop {
         let now = sim.elapsed();
         while let Some(step) = steps.next_if(|s| s.at <= now) {
@@ -238,7 +239,12 @@ fn drive(
                 }
             } else {
                 *holding.entry(key).or_default() += 1;
-                faults::apply(sim, controls, fault, &mut fired);
+                let partitions: Vec<&Fault> = marks
+                    .keys()
+                    .map(|i| &scenario.faults[*i].fault)
+                    .filter(|f| matches!(f, Fault::Partition { .. }))
+                    .collect();
+                faults::apply(sim, controls, fault, &partitions, &mut fired);
                 tracing::info!(fault = %fault, "fault applied");
                 let hosts = fault.hosts().into_iter().map(str::to_owned).collect();
                 marks.insert(step.fault, history.fault(now, hosts, fault.to_string()));

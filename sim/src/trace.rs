@@ -26,12 +26,20 @@ thread_local! {
 pub fn capture<T>(f: impl FnOnce() -> T) -> (T, String) {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
-        let subscriber = tracing_subscriber::fmt()
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::{Layer, filter};
+        // turmoil's own events are left out: it logs the sockets a crashed
+        // host unbinds in the order tokio drops its tasks, which follows
+        // process-global task ids, so a second run in one process would
+        // log them in another order.
+        let layer = tracing_subscriber::fmt::layer()
             .with_writer(|| ThreadCapture)
             .with_timer(SimTime)
             .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .finish();
+            .with_filter(filter::filter_fn(|meta| {
+                meta.target() != "turmoil" && *meta.level() <= tracing::Level::DEBUG
+            }));
+        let subscriber = tracing_subscriber::registry().with(layer);
         if tracing::subscriber::set_global_default(subscriber).is_err() {
             eprintln!("tiermail-sim: a global tracing subscriber already exists; event logs will be empty");
         }
@@ -40,6 +48,16 @@ pub fn capture<T>(f: impl FnOnce() -> T) -> (T, String) {
     let result = f();
     let bytes = CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default();
     (result, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Runs `f` without capturing its events (for tearing a simulation down:
+/// turmoil logs each socket it unbinds while dropping hosts, in hash-map
+/// order, which differs from run to run).
+pub fn uncaptured<T>(f: impl FnOnce() -> T) -> T {
+    let log = CAPTURE.with(|c| c.borrow_mut().take());
+    let result = f();
+    CAPTURE.with(|c| *c.borrow_mut() = log);
+    result
 }
 
 /// A short stable hash of a log, for one-line reports.

@@ -64,6 +64,10 @@ macro_rules! fs_disk {
                 use std::io::Write;
                 let mut file = fs::File::create(path)?;
                 file.write_all(data)?;
+                #[cfg(feature = "sim-bugs")]
+                if crate::bugs::active(crate::bugs::Bug::AckBeforeFsync) {
+                    return Ok(());
+                }
                 file.sync_all()
             }
 
@@ -72,6 +76,10 @@ macro_rules! fs_disk {
                 use std::io::Write;
                 let mut file = fs::OpenOptions::new().create(true).append(true).open(path)?;
                 file.write_all(data)?;
+                #[cfg(feature = "sim-bugs")]
+                if crate::bugs::active(crate::bugs::Bug::AckBeforeFsync) {
+                    return Ok(());
+                }
                 file.sync_all()
             }
 
@@ -136,6 +144,10 @@ macro_rules! fs_disk {
             }
 
             fn sync_dir(&self, path: &Path) -> io::Result<()> {
+                #[cfg(feature = "sim-bugs")]
+                if crate::bugs::active(crate::bugs::Bug::AckBeforeFsync) {
+                    return Ok(());
+                }
                 ($sync_dir)(path)
             }
 

@@ -1,0 +1,48 @@
+//! Deliberate bugs, compiled only with the `sim-bugs` feature, for the
+//! simulator's self-tests: a checker that never fires proves nothing, so
+//! tiermail-sim's tests switch one of these on and require chaos to catch
+//! it. Only the test builds of `tiermail-sim` enable the feature (a
+//! dev-dependency feature, which cargo does not unify into `cargo build`),
+//! so no release binary contains this module.
+//!
+//! The switch is per thread: a turmoil simulation runs every host on the
+//! thread that runs it, so a bug switched on for one test's simulation
+//! cannot leak into another test running beside it.
+
+use std::cell::{Cell, RefCell};
+
+/// A deliberate bug.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bug {
+    /// The disk skips fsync: deliveries are acknowledged before they are
+    /// durable, so a crash loses acknowledged mail.
+    AckBeforeFsync,
+    /// A login the directory cannot check is accepted instead of failing
+    /// temporarily.
+    AuthPassesWhenDirectoryErrors,
+    /// A user map hands out the route of the previous lookup (a cache keyed
+    /// by the wrong thing): sessions go to another user's back-end.
+    StaleRoute,
+}
+
+thread_local! {
+    static ACTIVE: Cell<Option<Bug>> = const { Cell::new(None) };
+    static LAST_ROUTE: RefCell<Option<(String, Option<u16>)>> = const { RefCell::new(None) };
+}
+
+/// Switches `bug` on (or all bugs off) for this thread.
+pub fn set(bug: Option<Bug>) {
+    ACTIVE.with(|a| a.set(bug));
+    LAST_ROUTE.with(|last| last.borrow_mut().take());
+}
+
+/// Whether `bug` is switched on for this thread.
+pub fn active(bug: Bug) -> bool {
+    ACTIVE.with(|a| a.get()) == Some(bug)
+}
+
+/// [`Bug::StaleRoute`]: remembers this route and returns the previous one
+/// (this one, the first time).
+pub fn swap_route(host: String, port: Option<u16>) -> (String, Option<u16>) {
+    LAST_ROUTE.with(|last| last.borrow_mut().replace((host.clone(), port))).unwrap_or((host, port))
+}
