@@ -22,6 +22,28 @@ pub const CHAOS_QUIET: f64 = 60.0;
 /// Most faults in one random schedule.
 pub const MAX_CHAOS_FAULTS: usize = 6;
 
+/// What a chaos run of at least [`SOMETIMES_MIN_SEEDS`] seeds must have
+/// seen at least once: every fault class, and clients meeting temporary
+/// errors and broken sessions. A class that never fires means the
+/// schedules stopped exercising it.
+pub const SOMETIMES: [&str; 13] = [
+    "fault-crash",
+    "fault-partition",
+    "fault-partition-oneway",
+    "fault-directory-down",
+    "fault-directory-hang",
+    "fault-directory-slow",
+    "fault-directory-error",
+    "fault-latency",
+    "fault-loss",
+    "fault-disk-full",
+    "fault-disk-read-only",
+    "ops-temporary",
+    "ops-unknown",
+];
+/// Fewer seeds than this may miss a class by chance.
+pub const SOMETIMES_MIN_SEEDS: u64 = 50;
+
 /// The topology chaos runs for a layout: one-tier, 3 nodes, proxy-side
 /// authentication; two-tier, 2 front-ends, 2 back-ends and a failover
 /// back-end, back-end authentication. Two directory hosts in both.

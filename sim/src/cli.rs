@@ -1,6 +1,7 @@
 //! The `run`, `chaos` and `replay` subcommands: one line per scenario or
 //! seed, violations with the command that replays them.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -58,6 +59,16 @@ pub struct ReplayArgs {
     /// Write the full event log here.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Clients in the throughput run.
+    #[arg(long, default_value_t = 20)]
+    pub clients: usize,
+    /// Chaos seeds per layout for the seeds/min figure.
+    #[arg(long, default_value_t = 20)]
+    pub seeds: u64,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,9 +174,13 @@ pub fn chaos(args: ChaosArgs) -> anyhow::Result<bool> {
             .progress_chars("=> "),
     );
     let mut failures = Vec::new();
+    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
     for seed in args.start..args.start.saturating_add(args.seeds) {
         let scenario = chaos::scenario(seed, layout);
         let result = run::run(&format!("seed {seed}"), &scenario, false);
+        for (name, n) in &result.counters {
+            *totals.entry(name.clone()).or_default() += n;
+        }
         if !result.violations.is_empty() {
             bar.suspend(|| {
                 println!("seed {seed}: {} violation(s)", result.violations.len());
@@ -186,7 +201,15 @@ pub fn chaos(args: ChaosArgs) -> anyhow::Result<bool> {
         args.seeds as f64 / minutes.max(1e-9),
         failures.len()
     );
-    let Some((scenario, result)) = failures.first() else { return Ok(true) };
+    let fired: Vec<String> = chaos::SOMETIMES.iter().map(|c| format!("{c}={}", totals.get(*c).unwrap_or(&0))).collect();
+    println!("sometimes: {}", fired.join(" "));
+    let never: Vec<&str> =
+        chaos::SOMETIMES.iter().copied().filter(|c| totals.get(*c).copied().unwrap_or(0) == 0).collect();
+    let sometimes_ok = args.seeds < chaos::SOMETIMES_MIN_SEEDS || never.is_empty();
+    if !sometimes_ok {
+        println!("never happened in {} seeds: {} (the schedules do not exercise them)", args.seeds, never.join(", "));
+    }
+    let Some((scenario, result)) = failures.first() else { return Ok(sometimes_ok) };
     let invariant = chaos::first_broken(result).expect("a failing run has a violation");
     println!("\nfirst failing seed {}: {invariant} violated", scenario.seed);
     println!("replay: tiermail-sim replay {} --layout {}", scenario.seed, layout.name());
@@ -249,4 +272,44 @@ fn write_report(path: &Path, title: &str, result: &RunResult) -> anyhow::Result<
     std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))?;
     println!("report: {}", path.display());
     Ok(())
+}
+
+/// `tiermail-sim bench`: simulated seconds per wall second on a one-tier,
+/// three-node world with many clients, and chaos seeds per minute.
+pub fn bench(args: BenchArgs) -> anyhow::Result<bool> {
+    if !(1..=crate::scenario::MAX_HOSTS).contains(&args.clients) {
+        bail!("--clients {}: give 1 to {}", args.clients, crate::scenario::MAX_HOSTS);
+    }
+    let scenario = Scenario {
+        description: "bench".into(),
+        workload: crate::scenario::Workload { clients: args.clients, ..Default::default() },
+        ..Scenario::parse("").expect("the empty scenario is valid")
+    };
+    let result = run::run("bench", &scenario, false);
+    let ops = result.record.ops.len();
+    println!(
+        "one-tier, 3 nodes, {} clients: {:.1} simulated s in {:.2} wall s = {:.1} simulated s per wall s; \
+         {ops} client operations ({:.0}/wall s)",
+        args.clients,
+        result.sim_time.as_secs_f64(),
+        result.wall_time.as_secs_f64(),
+        result.sim_time.as_secs_f64() / result.wall_time.as_secs_f64().max(1e-9),
+        ops as f64 / result.wall_time.as_secs_f64().max(1e-9),
+    );
+    let mut ok = result.violations.is_empty();
+    for layout in [LayoutKind::OneTier, LayoutKind::TwoTier] {
+        let started = Instant::now();
+        for seed in 1..=args.seeds {
+            ok &= run::run("bench", &chaos::scenario(seed, layout), false).violations.is_empty();
+        }
+        let minutes = started.elapsed().as_secs_f64() / 60.0;
+        println!(
+            "chaos {}: {} seeds in {:.1} s = {:.0} seeds/min on one core",
+            layout.name(),
+            args.seeds,
+            minutes * 60.0,
+            args.seeds as f64 / minutes.max(1e-9)
+        );
+    }
+    Ok(ok)
 }

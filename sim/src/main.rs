@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tiermail_sim::cli::{self, ChaosArgs, ReplayArgs, RunArgs};
+use tiermail_sim::cli::{self, BenchArgs, ChaosArgs, ReplayArgs, RunArgs};
 use tiermail_sim::cluster::{self, ClusterArgs};
 
 /// tiermail's deterministic cluster simulator and local mini-cluster.
@@ -23,6 +23,8 @@ enum Command {
     Chaos(ChaosArgs),
     /// Rerun one chaos seed with its full event log, optionally as an HTML report.
     Replay(ReplayArgs),
+    /// Simulated seconds per wall second, and chaos seeds per minute.
+    Bench(BenchArgs),
     /// A local mini-cluster of real tiermail-node processes on 127.0.0.x, with the embedded LDAP server.
     Cluster(ClusterArgs),
 }
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cli::run(args),
         Command::Chaos(args) => cli::chaos(args),
         Command::Replay(args) => cli::replay(args),
+        Command::Bench(args) => cli::bench(args),
         Command::Cluster(args) => cluster::run(args).map(|()| true),
     };
     match result {

@@ -53,3 +53,33 @@ fn a_stale_route_is_caught_as_misrouted_mail() {
 fn stale_routes_are_caught_in_two_tier_too() {
     caught_within(Bug::StaleRoute, LayoutKind::TwoTier, Invariant::Routing, 10);
 }
+
+#[test]
+fn shrinking_keeps_only_the_faults_the_violation_needs() {
+    // Seed search as above: the auth bug needs a directory fault to show.
+    let layout = LayoutKind::OneTier;
+    let bug = Bug::AuthPassesWhenDirectoryErrors;
+    let (seed, _) = (1..=30)
+        .map(|seed| (seed, run_seed(seed, layout, Some(bug))))
+        .find(|(_, r)| r.violations.iter().any(|v| v.invariant == Invariant::AuthRequired))
+        .expect("caught within 30 seeds (see the test above)");
+    let failing = chaos::scenario(seed, layout);
+    bugs::set(Some(bug));
+    let shrunk = chaos::shrink(&failing, Invariant::AuthRequired, |_| bugs::set(Some(bug)));
+    let still = run::run("shrunk", &shrunk, false);
+    bugs::set(None);
+    assert!(still.violations.iter().any(|v| v.invariant == Invariant::AuthRequired), "the shrunk schedule passes");
+    assert!(
+        !shrunk.faults.is_empty() && shrunk.faults.len() <= failing.faults.len(),
+        "{} faults shrunk to {}",
+        failing.faults.len(),
+        shrunk.faults.len()
+    );
+    // Only faults that keep the directory from answering can be left.
+    for f in &shrunk.faults {
+        let reaches_directory = f.fault.hosts().iter().any(|h| h.starts_with("ldap-"));
+        assert!(reaches_directory, "seed {seed}: {} is not needed for an auth bypass", f.fault);
+    }
+    // And the shrunk schedule is a valid scenario file.
+    assert_eq!(tiermail_sim::scenario::Scenario::parse(&shrunk.to_toml()).unwrap(), shrunk);
+}
