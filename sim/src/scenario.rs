@@ -353,7 +353,9 @@ impl Scenario {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let message = inner.message().to_owned();
-            let line = inner.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let line = inner
+                .span()
+                .map(|s| text.as_bytes()[..s.start.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1);
             match line {
                 Some(line) => format!("line {line}, key {path}: {message}"),
                 None => format!("key {path}: {message}"),
@@ -459,5 +461,72 @@ impl Scenario {
     /// The scenario as TOML (for saving a shrunk chaos schedule).
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_else(|e| format!("# cannot serialise: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn error(text: &str) -> String {
+        Scenario::parse(text).expect_err("should be refused")
+    }
+
+    #[test]
+    fn defaults_make_a_one_tier_run_without_faults() {
+        let s = Scenario::parse("").unwrap();
+        assert_eq!((s.seed, s.duration_secs, s.quiet_secs), (1, 60.0, 60.0));
+        assert_eq!(s.topology, Topology::default());
+        assert!(s.faults.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_line_and_key() {
+        assert_eq!(error("seed = 1\n[topology]\nnodez = 3\n").split(':').next(), Some("line 3, key topology.nodez"));
+        assert!(error("[topology]\nlayout = \"three-tier\"\n").contains("three-tier"));
+        let typo = error("[[fault]]\nat = 1.0\nkind = \"crash\"\nhots = \"node-a\"\n");
+        assert!(typo.contains("fault[0].hots") && typo.contains("keys: at, for, kind, host"), "{typo}");
+    }
+
+    #[test]
+    fn faults_must_name_hosts_of_the_topology() {
+        let e = error("[[fault]]\nat = 1.0\nkind = \"crash\"\nhost = \"be-1\"\n");
+        assert!(e.contains("no host \"be-1\"") && e.contains("node-a"), "{e}");
+        let e = error("[[fault]]\nat = 1.0\nkind = \"crash\"\nhost = \"ldap-1\"\n");
+        assert!(e.contains("not a node"), "{e}");
+        let e = error("[[fault]]\nat = 1.0\nkind = \"directory\"\nhost = \"node-a\"\nmode = \"down\"\n");
+        assert!(e.contains("not a directory host"), "{e}");
+        let e = error("[[fault]]\nat = 99.0\nkind = \"crash\"\nhost = \"node-a\"\n");
+        assert!(e.contains("outside the fault phase"), "{e}");
+        let e = error("[[fault]]\nat = 1.0\nkind = \"loss\"\na = \"node-a\"\nb = \"node-b\"\nrate = 2.0\n");
+        assert!(e.contains("give 0 to 1"), "{e}");
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        assert!(error("duration_secs = 1e9\n").contains("duration_secs"));
+        assert!(error("[topology]\nnodes = 0\n").contains("topology.nodes"));
+        assert!(error("[workload]\nclients = 1000\n").contains("workload.clients"));
+        assert!(error("[workload]\nthink_ms = [5, 1]\n").contains("think_ms"));
+        assert!(error("[workload]\nmix = { deliver = 0 }\n").contains("at least one"));
+        let failover = error("[topology]\nlayout = \"two-tier\"\nfailover = true\n");
+        assert!(failover.contains("proxy_auth"), "{failover}");
+        let many = "[[fault]]\nat = 1.0\nkind = \"crash\"\nhost = \"node-a\"\n".repeat(MAX_FAULTS + 1);
+        assert!(error(&many).contains("limit"));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_is_refused_or_accepted_never_a_panic(text in "\\PC{0,300}") {
+            let _ = Scenario::parse(&text);
+        }
+
+        #[test]
+        fn mangled_scenarios_never_panic(cut in 0usize..400, junk in "[\\[\\]=\"a-z0-9. \n]{0,20}") {
+            let text = include_str!("../../scenarios/directory-down-auth-never-passes.toml");
+            let cut = text.char_indices().map(|(i, _)| i).find(|i| *i >= cut).unwrap_or(text.len());
+            let _ = Scenario::parse(&format!("{}{junk}{}", &text[..cut], &text[cut..]));
+        }
     }
 }
