@@ -59,6 +59,9 @@ pub struct ReplayArgs {
     /// Write the full event log here.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Run the seed twice and report the first divergence, if any.
+    #[arg(long)]
+    pub check_determinism: bool,
 }
 
 #[derive(Args, Debug)]
@@ -235,7 +238,21 @@ pub fn chaos(args: ChaosArgs) -> anyhow::Result<bool> {
 pub fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
     let layout = LayoutKind::from(args.layout);
     let scenario = chaos::scenario(args.seed, layout);
-    let result = run::run(&format!("seed {}", args.seed), &scenario, true);
+    let name = format!("seed {}", args.seed);
+    let result = if args.check_determinism {
+        match run::check_determinism(&name, &scenario) {
+            Ok(result) => {
+                println!("deterministic: two runs, trace {}", result.trace_hash);
+                result
+            }
+            Err(divergence) => {
+                println!("NOT deterministic: {divergence}");
+                return Ok(false);
+            }
+        }
+    } else {
+        run::run(&name, &scenario, true)
+    };
     println!("{}", summary(&result));
     print_counters(&result);
     println!("schedule ({} fault(s)):", scenario.faults.len());
