@@ -104,9 +104,15 @@ impl Node {
     /// Binds every listener (failing fast, naming the address) and starts
     /// serving.
     pub async fn start(config: Config, env: Env) -> Result<Node, StartError> {
-        env.disk
-            .create_dir_all(&config.data_dir)
-            .map_err(|source| StartError::DataDir { dir: config.data_dir.display().to_string(), source })?;
+        let data_dir_error = |source| StartError::DataDir { dir: config.data_dir.display().to_string(), source };
+        if !env.disk.exists(&config.data_dir) {
+            env.disk.create_dir_all(&config.data_dir).map_err(data_dir_error)?;
+            // Make the new directory's own entry durable, or a power cut
+            // could take the whole store with it.
+            if let Some(parent) = config.data_dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                env.disk.sync_dir(parent).map_err(data_dir_error)?;
+            }
+        }
         let clock = Clock::starting_at(env.epoch);
         let maps = user_maps(&config, &env)?;
         let auth_map = config.backend_auth_map.as_ref().map(|name| maps[name].clone());

@@ -30,6 +30,9 @@ use crate::world::{LDAP_PORT, Plan};
 pub const EPOCH_SECS: u64 = 1_790_000_000;
 /// Extra simulated time after the quiet phase before a run counts as hung.
 const HANG_SLACK: Duration = Duration::from_secs(60);
+/// How long the simulated service manager waits before starting a node
+/// that failed to start.
+const RESTART_DELAY: Duration = Duration::from_secs(5);
 /// Where simulated nodes keep their data.
 const DATA_DIR: &str = "/data";
 
@@ -304,8 +307,20 @@ async fn node_host(
     let config = Config::parse(Path::new(&format!("{name}.toml")), &config)?;
     let mut env = Env::simulated(epoch, salt);
     env.disk = Arc::new(FaultyDisk { inner: SimDisk, control: disk });
-    Node::start(config, env).await?.run().await;
-    Ok(())
+    // Like a service manager (systemd's Restart=on-failure): a node that
+    // cannot start (a full disk, say) is started again a little later.
+    loop {
+        match Node::start(config.clone(), env.clone()).await {
+            Ok(node) => {
+                node.run().await;
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::warn!(node = %name, error = %e, "node failed to start; restarting in {}s", RESTART_DELAY.as_secs());
+                tokio::time::sleep(RESTART_DELAY).await;
+            }
+        }
+    }
 }
 
 /// Reads every mailbox of every back-end through its simulated filesystem.
