@@ -23,6 +23,8 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 mod imap;
+pub mod ldap;
+pub mod proxy;
 
 const ACCOUNT: &str = "bench@example.com";
 const PASSWORD: &str = "bench-password";

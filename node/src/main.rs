@@ -39,6 +39,10 @@ enum Command {
     },
     /// Measure SMTP and POP3 throughput of a node process on loopback, next to Postfix's smtp-sink.
     Bench(bench::BenchArgs),
+    /// Measure LDAP user-map lookups/s and logins/s against OpenLDAP's slapd, cache off and on.
+    BenchLdap(bench::ldap::Args),
+    /// Measure IMAP sessions/s and FETCH throughput direct, through our proxy and through nginx's mail proxy.
+    BenchProxy(bench::proxy::Args),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +72,8 @@ fn main() -> ExitCode {
             }
         },
         (Some(Command::Bench(args)), _) => bench::main(args),
+        (Some(Command::BenchLdap(args)), _) => bench::ldap::main(args),
+        (Some(Command::BenchProxy(args)), _) => bench::proxy::main(args),
         (Some(Command::HashPassword { scheme }), _) => hash_password(scheme),
         (None, Some(file)) => run(&file),
         (None, None) => {
