@@ -205,7 +205,9 @@ fn failover_between_directory_hosts_and_partitions() {
 }
 
 /// An Active Directory-shaped tree: accounts found by sAMAccountName or
-/// userPrincipalName, userAccountControl 514 = disabled.
+/// userPrincipalName, userAccountControl 514 = disabled; Jane is in Team A,
+/// inside Staff, inside Mail Users (member and memberOf both set, as AD
+/// keeps them).
 const AD_LDIF: &str = "\
 dn: DC=corp,DC=example
 objectClass: domain
@@ -223,6 +225,7 @@ userPrincipalName: jsmith@corp.example
 userAccountControl: 512
 mailHost: node-a
 userPassword: jane-pw
+memberOf: CN=Team A,OU=Groups,DC=corp,DC=example
 
 dn: CN=Old Timer,OU=Staff,DC=corp,DC=example
 objectClass: user
@@ -232,6 +235,27 @@ userPrincipalName: otimer@corp.example
 userAccountControl: 514
 mailHost: node-b
 userPassword: old-pw
+
+dn: OU=Groups,DC=corp,DC=example
+objectClass: organizationalUnit
+ou: Groups
+
+dn: CN=Mail Users,OU=Groups,DC=corp,DC=example
+objectClass: group
+cn: Mail Users
+member: CN=Staff,OU=Groups,DC=corp,DC=example
+
+dn: CN=Staff,OU=Groups,DC=corp,DC=example
+objectClass: group
+cn: Staff
+member: CN=Team A,OU=Groups,DC=corp,DC=example
+memberOf: CN=Mail Users,OU=Groups,DC=corp,DC=example
+
+dn: CN=Team A,OU=Groups,DC=corp,DC=example
+objectClass: group
+cn: Team A
+member: CN=Smith\\, Jane,OU=Staff,DC=corp,DC=example
+memberOf: CN=Staff,OU=Groups,DC=corp,DC=example
 ";
 
 #[tokio::test]
@@ -248,6 +272,7 @@ async fn active_directory_accounts_by_account_name_or_principal_name() {
         settings.server_type = tiermail_node::directory::settings::ServerType::ActiveDirectory;
         settings.account_base_dn = "DC=corp,DC=example".into();
         settings.bind = Some(("CN=svc,DC=corp,DC=example".into(), "svc-pw".into()));
+        settings.group_base_dn = "OU=Groups,DC=corp,DC=example".into();
         let connector = Connector::new(settings, ops);
         for kind in ["ldap-bind", "ldap-password"] {
             let map = table::user_map(&connector, kind, "default_domain = \"corp.example\"");
@@ -260,5 +285,20 @@ async fn active_directory_accounts_by_account_name_or_principal_name() {
             let disabled = map.authenticate("otimer", "old-pw").await;
             assert_eq!(disabled, AuthResult::Rejected, "{kind}: a disabled account, right password");
         }
+        // Nested groups through LDAP_MATCHING_RULE_IN_CHAIN, resolved by the server.
+        let jane = "CN=Smith\\, Jane,OU=Staff,DC=corp,DC=example";
+        let mut groups = connector.groups_of(jane).await.expect("directory up");
+        groups.sort();
+        assert_eq!(
+            groups,
+            [
+                "CN=Mail Users,OU=Groups,DC=corp,DC=example",
+                "CN=Staff,OU=Groups,DC=corp,DC=example",
+                "CN=Team A,OU=Groups,DC=corp,DC=example"
+            ]
+        );
+        assert!(connector.is_member(jane, "cn=mail users,ou=groups,dc=corp,dc=example").await.unwrap());
+        let old = "CN=Old Timer,OU=Staff,DC=corp,DC=example";
+        assert!(!connector.is_member(old, "CN=Mail Users,OU=Groups,DC=corp,DC=example").await.unwrap());
     }
 }

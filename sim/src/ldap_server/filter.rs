@@ -7,9 +7,9 @@
 
 use std::cmp::Ordering;
 
-use ldap3_proto::proto::{LdapFilter, LdapSubstringFilter};
+use ldap3_proto::proto::{LdapFilter, LdapMatchingRuleAssertion, LdapSubstringFilter};
 
-use super::directory::{Dn, Entry, attribute_key, normalise_text};
+use super::directory::{Directory, Dn, Entry, attribute_key, normalise_text};
 
 /// Attributes only the admin may read, or test in filters and compares:
 /// otherwise `(userPassword=guess)` would be a password oracle.
@@ -41,57 +41,124 @@ enum Truth {
     Undefined,
 }
 
+/// Active Directory's LDAP_MATCHING_RULE_IN_CHAIN: `(member:RULE:=X)`
+/// holds for a group whose member chain reaches X through nested groups,
+/// `(memberOf:RULE:=G)` for an entry whose memberOf chain reaches G.
+pub const IN_CHAIN_RULE: &str = "1.2.840.113556.1.4.1941";
+/// Deepest chain the in-chain rule follows (AD's own limit is unpublished;
+/// deeper chains do not match).
+pub const MAX_CHAIN_DEPTH: usize = 32;
+
 /// Whether `entry` matches `filter` for a reader that may (`admin`) or may
 /// not see secret attributes; items on hidden attributes are Undefined.
-pub(super) fn matches(filter: &LdapFilter, entry: &Entry, admin: bool) -> bool {
-    eval(filter, entry, admin) == Truth::True
+/// `directory` resolves DNs for the in-chain matching rule.
+pub(super) fn matches(filter: &LdapFilter, entry: &Entry, admin: bool, directory: &Directory) -> bool {
+    Eval { admin, directory }.eval(filter, entry) == Truth::True
 }
 
-fn eval(filter: &LdapFilter, entry: &Entry, admin: bool) -> Truth {
-    match filter {
-        // The empty AND is TRUE and the empty OR FALSE (RFC 4526).
-        LdapFilter::And(items) => {
-            let mut result = Truth::True;
-            for item in items {
-                match eval(item, entry, admin) {
-                    Truth::False => return Truth::False,
-                    Truth::Undefined => result = Truth::Undefined,
-                    Truth::True => {}
+struct Eval<'a> {
+    admin: bool,
+    directory: &'a Directory,
+}
+
+impl Eval<'_> {
+    fn eval(&self, filter: &LdapFilter, entry: &Entry) -> Truth {
+        let admin = self.admin;
+        match filter {
+            // The empty AND is TRUE and the empty OR FALSE (RFC 4526).
+            LdapFilter::And(items) => {
+                let mut result = Truth::True;
+                for item in items {
+                    match self.eval(item, entry) {
+                        Truth::False => return Truth::False,
+                        Truth::Undefined => result = Truth::Undefined,
+                        Truth::True => {}
+                    }
+                }
+                result
+            }
+            LdapFilter::Or(items) => {
+                let mut result = Truth::False;
+                for item in items {
+                    match self.eval(item, entry) {
+                        Truth::True => return Truth::True,
+                        Truth::Undefined => result = Truth::Undefined,
+                        Truth::False => {}
+                    }
+                }
+                result
+            }
+            LdapFilter::Not(item) => match self.eval(item, entry) {
+                Truth::True => Truth::False,
+                Truth::False => Truth::True,
+                Truth::Undefined => Truth::Undefined,
+            },
+            LdapFilter::Present(name) => assertion(entry, name, admin, |_, _| true),
+            LdapFilter::Equality(name, value) | LdapFilter::Approx(name, value) => {
+                assertion(entry, name, admin, |key, stored| values_equal(key, stored, value.as_bytes()))
+            }
+            LdapFilter::Substring(name, pieces) => assertion(entry, name, admin, |_, stored| {
+                std::str::from_utf8(stored).is_ok_and(|text| substrings_match(text, pieces))
+            }),
+            LdapFilter::GreaterOrEqual(name, value) => {
+                assertion(entry, name, admin, |_, stored| order(stored, value).is_some_and(|o| o != Ordering::Less))
+            }
+            LdapFilter::LessOrEqual(name, value) => {
+                assertion(entry, name, admin, |_, stored| order(stored, value).is_some_and(|o| o != Ordering::Greater))
+            }
+            LdapFilter::Extensible(m) => self.extensible(m, entry),
+        }
+    }
+
+    /// Extensible match: no rule means the attribute's equality; the in-chain
+    /// rule on a DN-valued attribute walks the chain; other rules (and the
+    /// dnAttributes flag) are not supported: Undefined.
+    fn extensible(&self, m: &LdapMatchingRuleAssertion, entry: &Entry) -> Truth {
+        let Some(name) = m.type_.as_deref() else { return Truth::Undefined };
+        if m.dn_attributes {
+            return Truth::Undefined;
+        }
+        let value = m.match_value.as_bytes();
+        match m.matching_rule.as_deref() {
+            None => assertion(entry, name, self.admin, |key, stored| values_equal(key, stored, value)),
+            Some(IN_CHAIN_RULE) if DN_ATTRIBUTES.contains(&attribute_key(name).as_str()) => {
+                let (Ok(target), key) = (Dn::parse(&m.match_value), attribute_key(name)) else { return Truth::False };
+                if self.chain_reaches(entry, &key, &target) { Truth::True } else { Truth::False }
+            }
+            Some(_) => Truth::Undefined,
+        }
+    }
+
+    /// Whether following attribute `key` from `entry` (breadth first, each
+    /// entry once, at most [`MAX_CHAIN_DEPTH`] steps) reaches `target`.
+    fn chain_reaches(&self, entry: &Entry, key: &str, target: &Dn) -> bool {
+        let mut seen = std::collections::BTreeSet::from([entry.norm().clone()]);
+        let mut frontier = vec![entry];
+        for _ in 0..MAX_CHAIN_DEPTH {
+            let mut next = Vec::new();
+            for e in frontier {
+                let Some(attr) = e.attribute(key) else { continue };
+                for value in &attr.values {
+                    let Ok(dn) = std::str::from_utf8(value).map_err(drop).and_then(|v| Dn::parse(v).map_err(drop))
+                    else {
+                        continue;
+                    };
+                    if &dn == target {
+                        return true;
+                    }
+                    if seen.insert(dn.clone())
+                        && let Some(found) = self.directory.lookup(&dn)
+                    {
+                        next.push(found);
+                    }
                 }
             }
-            result
-        }
-        LdapFilter::Or(items) => {
-            let mut result = Truth::False;
-            for item in items {
-                match eval(item, entry, admin) {
-                    Truth::True => return Truth::True,
-                    Truth::Undefined => result = Truth::Undefined,
-                    Truth::False => {}
-                }
+            if next.is_empty() {
+                return false;
             }
-            result
+            frontier = next;
         }
-        LdapFilter::Not(item) => match eval(item, entry, admin) {
-            Truth::True => Truth::False,
-            Truth::False => Truth::True,
-            Truth::Undefined => Truth::Undefined,
-        },
-        LdapFilter::Present(name) => assertion(entry, name, admin, |_, _| true),
-        LdapFilter::Equality(name, value) | LdapFilter::Approx(name, value) => {
-            assertion(entry, name, admin, |key, stored| values_equal(key, stored, value.as_bytes()))
-        }
-        LdapFilter::Substring(name, pieces) => assertion(entry, name, admin, |_, stored| {
-            std::str::from_utf8(stored).is_ok_and(|text| substrings_match(text, pieces))
-        }),
-        LdapFilter::GreaterOrEqual(name, value) => {
-            assertion(entry, name, admin, |_, stored| order(stored, value).is_some_and(|o| o != Ordering::Less))
-        }
-        LdapFilter::LessOrEqual(name, value) => {
-            assertion(entry, name, admin, |_, stored| order(stored, value).is_some_and(|o| o != Ordering::Greater))
-        }
-        // Matching rules are not implemented.
-        LdapFilter::Extensible(_) => Truth::Undefined,
+        false
     }
 }
 
@@ -167,8 +234,12 @@ mod tests {
 
     const LDIF: &str = "dn: dc=x\ndc: x\n\n\
         dn: uid=alice,dc=x\nobjectClass: inetOrgPerson\nuid: alice\ncn: Alice  Liddell\nmail: Alice@Example.com\n\
-        uidNumber: 1000\nuserPassword: secret\n\n\
-        dn: cn=staff,dc=x\nobjectClass: groupOfNames\ncn: staff\nmember: UID=Alice, DC=X\n";
+        uidNumber: 1000\nuserPassword: secret\n\
+        memberOf: cn=staff,dc=x\n\n\
+        dn: cn=staff,dc=x\nobjectClass: groupOfNames\ncn: staff\nmember: UID=Alice, DC=X\nmemberOf: cn=all,dc=x\n\n\
+        dn: cn=all,dc=x\nobjectClass: groupOfNames\ncn: all\nmember: cn=staff,dc=x\n\n\
+        dn: cn=loop1,dc=x\nobjectClass: groupOfNames\ncn: loop1\nmember: cn=loop2,dc=x\n\n\
+        dn: cn=loop2,dc=x\nobjectClass: groupOfNames\ncn: loop2\nmember: cn=loop1,dc=x\n";
 
     /// Evaluates a filter string; in values `_` stands for a space and `#`
     /// for `=`, which ldap3_proto's filter-string parser does not accept.
@@ -176,7 +247,7 @@ mod tests {
         let d = Directory::from_ldif(LDIF).unwrap();
         let mut filter = parse_ldap_filter_str(filter).unwrap_or_else(|e| panic!("{filter}: {e:?}"));
         unescape_spaces(&mut filter);
-        matches(&filter, d.get(dn).unwrap(), admin)
+        matches(&filter, d.get(dn).unwrap(), admin, &d)
     }
 
     fn unescape_spaces(filter: &mut LdapFilter) {
@@ -184,6 +255,7 @@ mod tests {
             LdapFilter::And(items) | LdapFilter::Or(items) => items.iter_mut().for_each(unescape_spaces),
             LdapFilter::Not(item) => unescape_spaces(item),
             LdapFilter::Equality(_, v) => *v = v.replace('_', " ").replace('#', "="),
+            LdapFilter::Extensible(m) => m.match_value = m.match_value.replace('_', " ").replace('#', "="),
             _ => {}
         }
     }
@@ -223,6 +295,16 @@ mod tests {
             ("(member=uid#bob,dc#x)", staff, false),
             ("(&(objectClass=groupOfNames)(member=uid#alice,dc#x))", staff, true),
             ("(uid:caseExactMatch:=alice)", alice, false),
+            ("(uid:=ALICE)", alice, true),
+            ("(member:1.2.840.113556.1.4.1941:=uid#alice,dc#x)", staff, true),
+            ("(member:1.2.840.113556.1.4.1941:=uid#alice,dc#x)", "cn=all,dc=x", true),
+            ("(member:1.2.840.113556.1.4.1941:=UID#Alice,_DC#X)", "cn=all,dc=x", true),
+            ("(member:1.2.840.113556.1.4.1941:=uid#bob,dc#x)", "cn=all,dc=x", false),
+            ("(member:1.2.840.113556.1.4.1941:=uid#alice,dc#x)", "cn=loop1,dc=x", false),
+            ("(member:1.2.840.113556.1.4.1941:=cn#loop1,dc#x)", "cn=loop1,dc=x", true),
+            ("(memberOf:1.2.840.113556.1.4.1941:=cn#all,dc#x)", alice, true),
+            ("(memberOf:1.2.840.113556.1.4.1941:=cn#loop1,dc#x)", alice, false),
+            ("(uid:1.2.840.113556.1.4.1941:=alice)", alice, false),
         ];
         for (filter, dn, expected) in table {
             assert_eq!(check(filter, dn, false), *expected, "{filter} on {dn}");

@@ -8,8 +8,10 @@
 //! directory), LDAP Authentication (userPassword readable only through a
 //! privileged bind).
 //!
-//! Supported: simple bind, unbind, search (base/one/sub, every filter but
-//! extensible match, attribute selection, typesOnly, sizeLimit), compare,
+//! Supported: simple bind, unbind, search (base/one/sub, every filter;
+//! extensible match without a rule or with Active Directory's in-chain
+//! rule 1.2.840.113556.1.4.1941; attribute selection, typesOnly,
+//! sizeLimit), compare,
 //! WhoAmI. Writes are refused (unwillingToPerform), SASL binds
 //! (authMethodNotSupported); controls are ignored.
 

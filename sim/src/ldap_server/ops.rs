@@ -165,7 +165,7 @@ impl Session {
         let admin = self.identity == Identity::Admin;
         let limit = usize::try_from(req.sizelimit).ok().filter(|&n| n > 0).unwrap_or(usize::MAX);
         let mut out = Vec::new();
-        for entry in candidates.into_iter().filter(|e| filter::matches(&req.filter, e, admin)) {
+        for entry in candidates.into_iter().filter(|e| filter::matches(&req.filter, e, admin, directory)) {
             if out.len() == limit {
                 out.push(done(result(LdapResultCode::SizeLimitExceeded, "")));
                 return out;
