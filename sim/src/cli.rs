@@ -37,6 +37,7 @@ pub struct ChaosArgs {
     /// The first seed.
     #[arg(long, default_value_t = 1)]
     pub start: u64,
+    /// one-tier: 3 nodes; two-tier: 2 front-ends, 2 back-ends and a failover back-end.
     #[arg(long, value_enum, default_value_t = Layout::OneTier)]
     pub layout: Layout,
     /// Save the shrunk schedule of the first failing seed as a scenario file.
@@ -51,6 +52,7 @@ pub struct ChaosArgs {
 pub struct ReplayArgs {
     /// The chaos seed.
     pub seed: u64,
+    /// The layout the seed was run with.
     #[arg(long, value_enum, default_value_t = Layout::OneTier)]
     pub layout: Layout,
     /// Write an HTML report with an SVG timeline here.
@@ -168,6 +170,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<bool> {
 
 /// `tiermail-sim chaos`.
 pub fn chaos(args: ChaosArgs) -> anyhow::Result<bool> {
+    if args.seeds == 0 {
+        bail!("--seeds 0: give at least 1");
+    }
     let layout = LayoutKind::from(args.layout);
     let started = Instant::now();
     let bar = ProgressBar::new(args.seeds);
