@@ -14,7 +14,7 @@ use toml::Spanned;
 pub use proxies::{DEFAULT_CONNECT_TIMEOUT_SECS, Proxies, ProxyConfig};
 
 use crate::directory::password;
-use crate::directory::settings::{DirectorySection, UserMapKind, UserMapSection};
+use crate::directory::settings::{self, DirectorySection, DirectorySettings, UserMapKind, UserMapSection};
 use crate::store::AccountId;
 
 /// Longest command line accepted (SMTP, POP3), CRLF included. RFC 5321
@@ -45,8 +45,9 @@ pub struct Config {
     pub smtp: Option<SocketAddr>,
     pub pop3: Option<SocketAddr>,
     pub imap: Option<SocketAddr>,
-    /// LDAP connectors (`[[directory]]`).
-    pub directories: Vec<DirectorySection>,
+    /// LDAP connectors (`[[directory]]`), resolved: defaults applied, CA
+    /// files read.
+    pub directories: Vec<DirectorySettings>,
     /// User maps (`[[user_map]]`); local-file paths are relative to
     /// `config_dir`.
     pub user_maps: Vec<UserMapSection>,
@@ -332,6 +333,10 @@ impl Report<'_> {
         }
         let [smtp, pop3, imap] = addrs[..] else { unreachable!("three services") };
         self.directory_settings(&raw.directories, &raw.user_maps);
+        let directories = settings::resolve(&raw.directories, base).unwrap_or_else(|errors| {
+            errors.into_iter().for_each(|e| self.at(e.span, &e.key, e.message));
+            Vec::new()
+        });
         let proxies = self.proxies(&raw.proxy, &raw.user_maps);
         let backend_auth_map = raw.backend.auth_map.as_ref().map(|name| {
             match raw.user_maps.iter().find(|m| m.name.get_ref() == name.get_ref()) {
@@ -373,7 +378,7 @@ impl Report<'_> {
             smtp,
             pop3,
             imap,
-            directories: raw.directories,
+            directories,
             user_maps: raw.user_maps,
             config_dir: base.to_path_buf(),
             backend_auth_map,

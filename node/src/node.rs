@@ -20,7 +20,7 @@ use crate::directory::ldap::Connector;
 use crate::directory::ldap::ldap3_ops::Ldap3Ops;
 use crate::directory::ldap::ops::LdapOps;
 use crate::directory::ldap::seam_ops::SeamOps;
-use crate::directory::settings::{DirectorySettings, UserMapKind};
+use crate::directory::settings::UserMapKind;
 use crate::directory::usermap::UserMap;
 use crate::net::{Listener, Net, SimNet, TokioNet};
 use crate::proxy::backends::Backends;
@@ -279,9 +279,9 @@ fn user_maps(config: &Config, env: &Env) -> Result<BTreeMap<String, Arc<UserMap>
                         let dir = config
                             .directories
                             .iter()
-                            .find(|d| *d.name.get_ref() == dir_name)
+                            .find(|d| d.name == dir_name)
                             .ok_or_else(|| error(format!("no [[directory]] named {dir_name:?}")))?;
-                        let connector = Connector::new(DirectorySettings::from(dir), env.ldap.clone());
+                        let connector = Connector::new(dir.clone(), env.ldap.clone());
                         connectors.insert(dir_name, connector.clone());
                         connector
                     }

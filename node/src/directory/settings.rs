@@ -8,13 +8,14 @@
 
 use std::fmt;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::ldap::filter::Pattern;
+use super::ldap::tls::{TlsSettings, TrustedCa};
 
 /// Default lookup timeout: one attempt against one server (connect, service
 /// bind and the operation) must finish within it.
@@ -68,6 +69,7 @@ pub enum ServerType {
 /// bind_password = "secret"
 /// account_base_dn = "ou=people,dc=example,dc=com"
 /// group_base_dn = "ou=groups,dc=example,dc=com"
+/// tls_ca_file = "ldap-ca.pem"       # else the system's trust store
 /// ```
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,13 +79,20 @@ pub struct DirectorySection {
     /// `"openldap"` or `"active-directory"`. Required.
     pub server_type: ServerType,
     /// Servers in order of preference: `ldap://host[:port]` (port 389) or
-    /// `ldaps://host[:port]` (port 636, TLS checked against the system's
-    /// trust store). The first live one is used; a server that fails or
-    /// times out is skipped for `retry_dead_after_secs`. Required, not empty.
+    /// `ldaps://host[:port]` (port 636, the certificate checked against
+    /// `tls_ca_file` or the system's trust store). The first live one is
+    /// used; a server that fails or times out is skipped for
+    /// `retry_dead_after_secs`. Required, not empty.
     pub urls: Spanned<Vec<Spanned<String>>>,
     /// Upgrade `ldap://` connections with StartTLS. Default false. Only the
     /// real-process client does TLS; simulations use plain `ldap://`.
     pub starttls: Option<Spanned<bool>>,
+    /// The CA certificates (PEM, one or more) the servers' certificates
+    /// must chain to, for `ldaps://` and StartTLS; relative to the config
+    /// file. Default: the system's trust store. A server whose certificate
+    /// does not verify, or does not name the host of its URL, is
+    /// unavailable (a temporary failure), never used without TLS.
+    pub tls_ca_file: Option<Spanned<PathBuf>>,
     /// The service account's DN, used for every search (and to read
     /// `userPassword` in LDAP Password maps, which needs a privileged
     /// account). Absent: searches run anonymously.
@@ -116,6 +125,7 @@ impl fmt::Debug for DirectorySection {
             .field("urls", &self.urls.get_ref().iter().map(|u| u.get_ref()).collect::<Vec<_>>())
             .field("bind_dn", &self.bind_dn.as_ref().map(|d| d.get_ref()))
             .field("bind_password", &self.bind_password.as_ref().map(|_| "********"))
+            .field("tls_ca_file", &self.tls_ca_file.as_ref().map(|p| p.get_ref()))
             .finish_non_exhaustive()
     }
 }
@@ -351,6 +361,14 @@ pub fn validate(dirs: &[DirectorySection], maps: &[UserMapSection]) -> Vec<Setti
                 Ok(_) => {}
             }
         }
+        let starttls = d.starttls.as_ref().is_some_and(|s| *s.get_ref());
+        if let Some(ca) = &d.tls_ca_file
+            && !starttls
+            && !d.urls.get_ref().iter().any(|u| LdapUrl::parse(u.get_ref()).is_ok_and(|u| u.tls))
+        {
+            let message = "no server uses TLS: tls_ca_file needs an ldaps:// URL or starttls = true";
+            err(Some(ca.span()), key("tls_ca_file"), message.into());
+        }
         match (&d.bind_dn, &d.bind_password) {
             (Some(dn), _) if !is_dn(dn.get_ref()) => {
                 err(Some(dn.span()), key("bind_dn"), format!("{:?} is not a DN", dn.get_ref()))
@@ -463,6 +481,25 @@ pub fn validate(dirs: &[DirectorySection], maps: &[UserMapSection]) -> Vec<Setti
     errors
 }
 
+/// Checks each section's `tls_ca_file` (relative to `config_dir`) and
+/// resolves the sections into what the connectors run with. Run after
+/// [`validate`]; problems come back the same way.
+pub fn resolve(dirs: &[DirectorySection], config_dir: &Path) -> Result<Vec<DirectorySettings>, Vec<SettingsError>> {
+    let mut resolved = Vec::new();
+    let mut errors = Vec::new();
+    for (i, d) in dirs.iter().enumerate() {
+        match DirectorySettings::load(d, config_dir) {
+            Ok(settings) => resolved.push(settings),
+            Err(message) => errors.push(SettingsError {
+                span: d.tls_ca_file.as_ref().map(|p| p.span()),
+                key: format!("directory[{i}].tls_ca_file"),
+                message,
+            }),
+        }
+    }
+    if errors.is_empty() { Ok(resolved) } else { Err(errors) }
+}
+
 /// The resolved settings of one connector (defaults applied); what
 /// [`super::ldap::Connector`] runs with.
 #[derive(Clone)]
@@ -470,7 +507,7 @@ pub struct DirectorySettings {
     pub name: String,
     pub server_type: ServerType,
     pub urls: Vec<String>,
-    pub starttls: bool,
+    pub tls: TlsSettings,
     /// Service account (DN, password); None = anonymous.
     pub bind: Option<(String, String)>,
     pub timeout: Duration,
@@ -486,6 +523,7 @@ impl fmt::Debug for DirectorySettings {
             .field("name", &self.name)
             .field("server_type", &self.server_type)
             .field("urls", &self.urls)
+            .field("tls", &self.tls)
             .field("bind_dn", &self.bind.as_ref().map(|(dn, _)| dn))
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -499,7 +537,7 @@ impl DirectorySettings {
             name: name.to_string(),
             server_type,
             urls: urls.iter().map(|u| u.to_string()).collect(),
-            starttls: false,
+            tls: TlsSettings::default(),
             bind: None,
             timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
             account_base_dn: account_base_dn.to_string(),
@@ -508,16 +546,21 @@ impl DirectorySettings {
             retry_dead_after: Duration::from_secs(DEFAULT_RETRY_DEAD_AFTER_SECS),
         }
     }
-}
 
-impl From<&DirectorySection> for DirectorySettings {
-    fn from(d: &DirectorySection) -> Self {
+    /// Resolves one section: defaults applied, `tls_ca_file` read relative
+    /// to `config_dir`. The error is the CA file's problem.
+    pub fn load(d: &DirectorySection, config_dir: &Path) -> Result<Self, String> {
+        let ca = match &d.tls_ca_file {
+            None => None,
+            Some(p) if p.get_ref().as_os_str().is_empty() => return Err("must name a PEM file".into()),
+            Some(p) => Some(TrustedCa::load(&config_dir.join(p.get_ref()))?),
+        };
         let account_base_dn = d.account_base_dn.get_ref().clone();
-        Self {
+        Ok(Self {
             name: d.name.get_ref().clone(),
             server_type: d.server_type,
             urls: d.urls.get_ref().iter().map(|u| u.get_ref().clone()).collect(),
-            starttls: d.starttls.as_ref().is_some_and(|s| *s.get_ref()),
+            tls: TlsSettings { starttls: d.starttls.as_ref().is_some_and(|s| *s.get_ref()), ca },
             bind: d.bind_dn.as_ref().map(|dn| {
                 (dn.get_ref().clone(), d.bind_password.as_ref().map(|p| p.get_ref().clone()).unwrap_or_default())
             }),
@@ -526,7 +569,7 @@ impl From<&DirectorySection> for DirectorySettings {
             account_base_dn,
             pool_size: d.pool_size.as_ref().map_or(DEFAULT_POOL_SIZE, |p| *p.get_ref()),
             retry_dead_after: Duration::from_secs(d.retry_dead_after_secs.unwrap_or(DEFAULT_RETRY_DEAD_AFTER_SECS)),
-        }
+        })
     }
 }
 

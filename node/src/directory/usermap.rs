@@ -331,7 +331,7 @@ pub fn parse_host(value: &str) -> Option<(String, Option<u16>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::ldap::{BindResult, LdapConn, LdapError, LdapOps, Search};
+    use crate::directory::ldap::{BindResult, LdapConn, LdapError, LdapOps, Search, TlsSettings};
     use crate::directory::settings::DirectorySettings;
     use crate::net::BoxFuture;
     use std::sync::{Arc, Mutex};
@@ -349,7 +349,11 @@ mod tests {
     struct FakeConn(Arc<Mutex<Vec<String>>>);
 
     impl LdapOps for FakeAd {
-        fn connect<'a>(&'a self, _: &'a str, _: bool) -> BoxFuture<'a, Result<Box<dyn LdapConn>, LdapError>> {
+        fn connect<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a TlsSettings,
+        ) -> BoxFuture<'a, Result<Box<dyn LdapConn>, LdapError>> {
             Box::pin(async move { Ok(Box::new(FakeConn(self.filters.clone())) as Box<dyn LdapConn>) })
         }
     }

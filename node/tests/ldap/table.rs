@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tiermail_node::directory::ldap::{
-    AuthMode, Authentication, BindResult, Connector, Entry, LdapConn, LdapError, LdapOps, Lookup, Search,
+    AuthMode, Authentication, BindResult, Connector, Entry, LdapConn, LdapError, LdapOps, Lookup, Search, TlsSettings,
 };
 use tiermail_node::directory::settings::{DirectorySettings, ServerType, UserMapSection};
 use tiermail_node::directory::usermap::{AuthResult, Route, UserMap};
@@ -246,10 +246,14 @@ impl CountingOps {
 }
 
 impl LdapOps for CountingOps {
-    fn connect<'a>(&'a self, url: &'a str, starttls: bool) -> BoxFuture<'a, Result<Box<dyn LdapConn>, LdapError>> {
+    fn connect<'a>(
+        &'a self,
+        url: &'a str,
+        tls: &'a TlsSettings,
+    ) -> BoxFuture<'a, Result<Box<dyn LdapConn>, LdapError>> {
         Box::pin(async move {
             self.log.lock().unwrap().push(format!("connect {url}"));
-            let inner = self.inner.connect(url, starttls).await?;
+            let inner = self.inner.connect(url, tls).await?;
             Ok(Box::new(CountingConn { inner, log: self.log.clone() }) as Box<dyn LdapConn>)
         })
     }

@@ -1,12 +1,16 @@
 //! [`LdapOps`] with the ldap3 crate, for real processes: `ldap://`,
-//! `ldaps://` and StartTLS (rustls with ring, the system trust store).
-//! ldap3 opens its own sockets, so this cannot run inside a simulation;
-//! [`super::seam_ops`] does.
+//! `ldaps://` and StartTLS (rustls with ring; the `tls_ca_file` CAs, else
+//! the system trust store). ldap3 opens its own sockets, so this cannot run
+//! inside a simulation; [`super::seam_ops`] does.
+
+use std::sync::Arc;
 
 use ldap3::{LdapConnAsync, LdapConnSettings, SearchEntry, SearchOptions};
+use rustls::ClientConfig;
 use tokio::task::JoinHandle;
 
 use super::ops::{BindResult, Entry, LdapConn, LdapError, LdapOps, Scope, Search};
+use super::tls::TlsSettings;
 use crate::net::BoxFuture;
 
 /// Connects with ldap3.
@@ -14,9 +18,19 @@ use crate::net::BoxFuture;
 pub struct Ldap3Ops;
 
 impl LdapOps for Ldap3Ops {
-    fn connect<'a>(&'a self, url: &'a str, starttls: bool) -> BoxFuture<'a, Result<Box<dyn LdapConn>, LdapError>> {
+    fn connect<'a>(
+        &'a self,
+        url: &'a str,
+        tls: &'a TlsSettings,
+    ) -> BoxFuture<'a, Result<Box<dyn LdapConn>, LdapError>> {
         Box::pin(async move {
-            let settings = LdapConnSettings::new().set_starttls(starttls);
+            let mut settings = LdapConnSettings::new().set_starttls(tls.starttls);
+            if let Some(ca) = &tls.ca {
+                // Without a config ldap3 builds one on the system trust store.
+                // Built per connection: connections are pooled, so rarely.
+                let config = ClientConfig::builder().with_root_certificates(ca.roots.clone()).with_no_client_auth();
+                settings = settings.set_config(Arc::new(config));
+            }
             let (conn, ldap) = LdapConnAsync::with_settings(settings, url).await.map_err(|e| match e {
                 ldap3::LdapError::UrlParsing { .. } | ldap3::LdapError::UnknownScheme(_) => {
                     LdapError::BadUrl { url: url.to_string(), reason: e.to_string() }

@@ -18,6 +18,7 @@ pub mod ldap3_ops;
 pub mod ops;
 mod pool;
 pub mod seam_ops;
+pub mod tls;
 
 use std::fmt;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use crate::directory::password;
 use crate::directory::settings::{DirectorySettings, ServerType};
 pub use ops::{BindResult, Entry, LdapConn, LdapError, LdapOps, Scope, Search};
 use pool::{Answer, Op, Pool, Servers};
+pub use tls::TlsSettings;
 
 /// Why the directory could not answer: unreachable, timed out, or it
 /// answered with an error. Temporary by nature; never a pass.
@@ -100,7 +102,7 @@ const USER_PASSWORD: &str = "userPassword";
 impl Connector {
     pub fn new(settings: DirectorySettings, ops: Arc<dyn LdapOps>) -> Self {
         let servers =
-            Arc::new(Servers::new(&settings.name, &settings.urls, settings.starttls, settings.retry_dead_after));
+            Arc::new(Servers::new(&settings.name, &settings.urls, settings.tls.clone(), settings.retry_dead_after));
         let service =
             Pool::new(ops.clone(), servers.clone(), settings.bind.clone(), settings.timeout, settings.pool_size);
         let binder = Pool::new(ops, servers, None, settings.timeout, settings.pool_size);

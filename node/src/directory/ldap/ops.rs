@@ -7,14 +7,17 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::tls::TlsSettings;
 use crate::net::BoxFuture;
 
 /// Opens connections to directory servers.
 pub trait LdapOps: Send + Sync {
     /// Connects to `url` (`ldap://host:port`, or `ldaps://` where the
-    /// implementation does TLS); `starttls` upgrades an `ldap://` connection.
-    /// Not bound yet: the session is anonymous.
-    fn connect<'a>(&'a self, url: &'a str, starttls: bool) -> BoxFuture<'a, Result<Box<dyn LdapConn>, LdapError>>;
+    /// implementation does TLS); `tls.starttls` upgrades an `ldap://`
+    /// connection, `tls.ca` says whom to trust. Not bound yet: the session
+    /// is anonymous.
+    fn connect<'a>(&'a self, url: &'a str, tls: &'a TlsSettings)
+    -> BoxFuture<'a, Result<Box<dyn LdapConn>, LdapError>>;
 }
 
 /// One open connection. Operations run one at a time; a connection that
@@ -107,7 +110,7 @@ impl fmt::Debug for Entry {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LdapError {
     /// The server could not be reached (refused, no route, name unknown,
-    /// TLS handshake failed).
+    /// TLS handshake failed, certificate not trusted).
     #[error("cannot connect to {url}: {reason}")]
     Unreachable { url: String, reason: String },
     /// The operation did not finish in time.

@@ -11,23 +11,24 @@ use tokio::time::{Instant, timeout};
 use tracing::{debug, info, warn};
 
 use super::ops::{BindResult, Entry, LdapConn, LdapError, LdapOps, Search};
+use super::tls::TlsSettings;
 
 /// The servers of one directory and which of them recently failed; shared
 /// by the connector's pools so they agree on who is down.
 pub(super) struct Servers {
     pub(super) directory: String,
     urls: Vec<String>,
-    starttls: bool,
+    tls: TlsSettings,
     retry_dead_after: Duration,
     dead_until: Mutex<Vec<Option<Instant>>>,
 }
 
 impl Servers {
-    pub(super) fn new(directory: &str, urls: &[String], starttls: bool, retry_dead_after: Duration) -> Self {
+    pub(super) fn new(directory: &str, urls: &[String], tls: TlsSettings, retry_dead_after: Duration) -> Self {
         Self {
             directory: directory.to_string(),
             urls: urls.to_vec(),
-            starttls,
+            tls,
             retry_dead_after,
             dead_until: Mutex::new(vec![None; urls.len()]),
         }
@@ -181,7 +182,7 @@ impl Pool {
     }
 
     async fn open(&self, server: usize) -> Result<Box<dyn LdapConn>, LdapError> {
-        let mut conn = self.ops.connect(&self.servers.urls[server], self.servers.starttls).await?;
+        let mut conn = self.ops.connect(&self.servers.urls[server], &self.servers.tls).await?;
         if let Some((dn, password)) = &self.identity {
             match conn.simple_bind(dn, password).await? {
                 BindResult::Ok => {}

@@ -16,6 +16,7 @@ use tokio_util::codec::Framed;
 
 use super::filter;
 use super::ops::{BindResult, Entry, LdapConn, LdapError, LdapOps, Scope, Search};
+use super::tls::TlsSettings;
 use crate::directory::settings::LdapUrl;
 use crate::net::{BoxFuture, Net, Stream};
 
@@ -37,11 +38,15 @@ impl SeamOps {
 }
 
 impl LdapOps for SeamOps {
-    fn connect<'a>(&'a self, url: &'a str, starttls: bool) -> BoxFuture<'a, Result<Box<dyn LdapConn>, LdapError>> {
+    fn connect<'a>(
+        &'a self,
+        url: &'a str,
+        tls: &'a TlsSettings,
+    ) -> BoxFuture<'a, Result<Box<dyn LdapConn>, LdapError>> {
         Box::pin(async move {
             let bad = |reason: &str| LdapError::BadUrl { url: url.to_string(), reason: reason.to_string() };
             let parsed = LdapUrl::parse(url).map_err(|e| bad(&e))?;
-            if parsed.tls || starttls {
+            if parsed.tls || tls.starttls {
                 return Err(bad("TLS is not available over the network seam; use ldap:// without starttls"));
             }
             let stream = self

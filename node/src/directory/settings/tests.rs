@@ -44,7 +44,8 @@ path = "users.map"
 fn a_complete_config_is_valid_and_defaults_apply() {
     assert_eq!(check(GOOD), []);
     let s: Sections = toml::from_str(GOOD).unwrap();
-    let d = DirectorySettings::from(&s.directory[0]);
+    let d = DirectorySettings::load(&s.directory[0], Path::new("conf")).unwrap();
+    assert!(!d.tls.starttls && d.tls.ca.is_none(), "system trust store unless a CA file is named");
     assert_eq!(d.timeout, Duration::from_secs(DEFAULT_TIMEOUT_SECS));
     assert_eq!(d.pool_size, DEFAULT_POOL_SIZE);
     assert_eq!(d.group_base_dn, "ou=people,dc=example,dc=com");
@@ -133,4 +134,62 @@ fn ldap_urls_parse() {
     for bad in ["ldap://", "ldap://h:0", "ldap://h/dc=x", "ldapi:///tmp/s", "ldap://[::1"] {
         assert!(LdapUrl::parse(bad).is_err(), "{bad}");
     }
+}
+
+fn directory_with(extra: &str) -> String {
+    format!("[[directory]]\nname = \"corp\"\nserver_type = \"openldap\"\naccount_base_dn = \"dc=x\"\n{extra}")
+}
+
+/// `resolve` on `text` with `config_dir`: errors as (line, key, message),
+/// `config_dir` shown as DIR.
+fn resolved(text: &str, config_dir: &Path) -> Result<Vec<DirectorySettings>, Vec<(usize, String, String)>> {
+    let s: Sections = toml::from_str(text).expect("parses");
+    let line = |span: &Option<Range<usize>>| span.as_ref().map_or(0, |r| text[..r.start].matches('\n').count() + 1);
+    let shown = config_dir.display().to_string();
+    resolve(&s.directory, config_dir).map_err(|errors| {
+        errors.into_iter().map(|e| (line(&e.span), e.key, e.message.replace(&shown, "DIR"))).collect()
+    })
+}
+
+#[test]
+fn a_ca_file_is_read_relative_to_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("tls")).unwrap();
+    let ca = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/tls/test-ca.pem")).unwrap();
+    std::fs::write(dir.path().join("tls/ca.pem"), ca).unwrap();
+    let text = directory_with("urls = [\"ldap://ldap1\"]\nstarttls = true\ntls_ca_file = \"tls/ca.pem\"\n");
+    assert_eq!(check(&text), []);
+    let d = resolved(&text, dir.path()).unwrap().remove(0);
+    assert!(d.tls.starttls);
+    let ca = d.tls.ca.expect("CA loaded");
+    assert_eq!((ca.path, ca.roots.len()), (dir.path().join("tls/ca.pem"), 1));
+}
+
+#[test]
+fn an_unusable_ca_file_is_an_error_at_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty.pem"), "").unwrap();
+    let text = directory_with("urls = [\"ldaps://ldap1\"]\ntls_ca_file = \"missing.pem\"\n")
+        + &directory_with("urls = [\"ldaps://ldap2\"]\ntls_ca_file = \"empty.pem\"\n").replace("corp", "corp2");
+    let errors = resolved(&text, dir.path()).unwrap_err();
+    let expected = [
+        (6, "directory[0].tls_ca_file", "cannot read CA file DIR/missing.pem: No such file or directory (os error 2)"),
+        (
+            12,
+            "directory[1].tls_ca_file",
+            "no certificate in DIR/empty.pem (expected PEM \"-----BEGIN CERTIFICATE-----\" blocks)",
+        ),
+    ];
+    let got: Vec<(usize, &str, &str)> = errors.iter().map(|(l, k, m)| (*l, k.as_str(), m.as_str())).collect();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn a_ca_file_needs_a_server_that_uses_tls() {
+    let text = directory_with("urls = [\"ldap://ldap1\"]\ntls_ca_file = \"ca.pem\"\n");
+    let message = "no server uses TLS: tls_ca_file needs an ldaps:// URL or starttls = true";
+    assert_eq!(check(&text), [(6, "directory[0].tls_ca_file".to_string(), message.to_string())]);
+    let starttls = directory_with("urls = [\"ldaps://ldap1\"]\nstarttls = true\n");
+    let message = "ldaps://ldap1 is already TLS; StartTLS applies to ldap:// URLs";
+    assert_eq!(check(&starttls), [(6, "directory[0].starttls".to_string(), message.to_string())]);
 }
