@@ -176,7 +176,7 @@ impl Connector {
         }
         let stored = entry.attrs.remove(&USER_PASSWORD.to_ascii_lowercase()).unwrap_or_default();
         let accepted = match mode {
-            AuthMode::Password => Ok(verify_any(&stored, password)),
+            AuthMode::Password => Ok(verify_off_the_runtime(stored, password).await),
             AuthMode::Bind => self.bind_as(&entry.dn, password).await,
         };
         match accepted {
@@ -205,6 +205,26 @@ impl Connector {
         // The pool logs servers going down and coming back; per request, debug.
         debug!(directory = %unavailable.directory, reason = %unavailable.reason, "directory unavailable");
         unavailable
+    }
+}
+
+/// [`verify_any`] where it does not stall other sessions: a hash can take
+/// tens of milliseconds (Argon2, SHA-512 crypt), so on a multi-threaded
+/// runtime (a real node) it runs on the blocking pool. On a current-thread
+/// runtime (the simulator, where everything must stay on one thread to stay
+/// deterministic) it runs in place.
+async fn verify_off_the_runtime(stored: Vec<Vec<u8>>, password: &str) -> bool {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::current().runtime_flavor() != RuntimeFlavor::MultiThread {
+        return verify_any(&stored, password);
+    }
+    let password = password.to_owned();
+    match tokio::task::spawn_blocking(move || verify_any(&stored, &password)).await {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            warn!(error = %e, "password check failed; login rejected");
+            false
+        }
     }
 }
 
@@ -256,5 +276,19 @@ mod tests {
         assert!(verify_any(&stored, "secret"));
         assert!(!verify_any(&stored, "Secret"));
         assert!(!verify_any(&[], "secret"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_real_node_checks_hashes_on_the_blocking_pool() {
+        let stored = vec![password::hash(password::Scheme::Ssha512, "secret", &[7; 16]).into_bytes()];
+        assert!(verify_off_the_runtime(stored.clone(), "secret").await);
+        assert!(!verify_off_the_runtime(stored, "wrong").await);
+    }
+
+    #[tokio::test]
+    async fn a_current_thread_runtime_checks_them_in_place() {
+        let stored = vec![b"secret".to_vec()];
+        assert!(verify_off_the_runtime(stored.clone(), "secret").await);
+        assert!(!verify_off_the_runtime(stored, "wrong").await);
     }
 }
