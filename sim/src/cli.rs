@@ -299,8 +299,8 @@ fn write_report(path: &Path, title: &str, result: &RunResult) -> anyhow::Result<
 /// `tiermail-sim bench`: simulated seconds per wall second on a one-tier,
 /// three-node world with many clients, and chaos seeds per minute.
 pub fn bench(args: BenchArgs) -> anyhow::Result<bool> {
-    if !(1..=crate::scenario::MAX_HOSTS).contains(&args.clients) {
-        bail!("--clients {}: give 1 to {}", args.clients, crate::scenario::MAX_HOSTS);
+    if !(1..=crate::scenario::MAX_CLIENTS).contains(&args.clients) {
+        bail!("--clients {}: give 1 to {}", args.clients, crate::scenario::MAX_CLIENTS);
     }
     let scenario = Scenario {
         description: "bench".into(),

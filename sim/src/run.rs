@@ -28,6 +28,11 @@ use crate::world::{LDAP_PORT, Plan};
 
 /// Wall-clock time at the start of every simulation (2026-09-21).
 pub const EPOCH_SECS: u64 = 1_790_000_000;
+/// How far simulated time moves per simulator step. turmoil's default is
+/// 1 ms; every step polls every host, so most of a run's cost is steps in
+/// which nothing happens. 5 ms keeps timers and latencies meaningful (LDAP
+/// timeouts are seconds, link latency up to 100 ms) at a fifth of the steps.
+const TICK: Duration = Duration::from_millis(5);
 /// Extra simulated time after the quiet phase before a run counts as hung.
 const HANG_SLACK: Duration = Duration::from_secs(60);
 /// How long the simulated service manager waits before starting a node
@@ -135,6 +140,7 @@ fn simulate(scenario: &Scenario) -> RunResult {
         .epoch(epoch)
         .simulation_duration(limit)
         .max_message_latency(faults::DEFAULT_MAX_LATENCY)
+        .tick_duration(TICK)
         .build();
     let clients = plan.clients(scenario.workload.clients);
     let mut hosts: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();

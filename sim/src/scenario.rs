@@ -14,8 +14,10 @@ use crate::history::OpKind;
 pub const MAX_SCENARIO_BYTES: usize = 256 * 1024;
 /// Most faults in one schedule.
 pub const MAX_FAULTS: usize = 200;
-/// Most nodes of each kind, and clients.
+/// Most nodes of each kind.
 pub const MAX_HOSTS: usize = 16;
+/// Most client hosts.
+pub const MAX_CLIENTS: usize = 64;
 /// Longest fault or quiet phase.
 pub const MAX_PHASE_SECS: f64 = 3600.0;
 
@@ -394,7 +396,9 @@ impl Scenario {
             }
         }
         count("topology.directories", t.directories, 1)?;
-        count("workload.clients", self.workload.clients, 1)?;
+        if !(1..=MAX_CLIENTS).contains(&self.workload.clients) {
+            return Err(format!("workload.clients = {}: give 1 to {MAX_CLIENTS}", self.workload.clients));
+        }
         if t.failover && t.proxy_auth == ProxyAuth::Proxy {
             return Err("topology.failover needs proxy_auth = \"backend\": the directory cannot authenticate \
                         the failover back-end's local users at the proxy"

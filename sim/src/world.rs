@@ -124,7 +124,7 @@ impl Plan {
     pub fn all_hosts(&self) -> Vec<String> {
         let mut out: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
         out.extend(self.directories.iter().cloned());
-        out.extend(self.clients(crate::scenario::MAX_HOSTS));
+        out.extend(self.clients(crate::scenario::MAX_CLIENTS));
         out
     }
 
