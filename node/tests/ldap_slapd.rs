@@ -61,6 +61,7 @@ async fn target(ops: Arc<dyn LdapOps>) -> Option<(Target, Arc<Slapd>)> {
         dead: format!("ldap://127.0.0.1:{}", slapd::free_port()),
         hang: tarpit().await,
         control: Box::new(SlapdControl(slapd.clone())),
+        binds_every_scheme: false,
     };
     Some((target, slapd))
 }

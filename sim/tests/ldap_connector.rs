@@ -68,6 +68,7 @@ async fn real_target(ops: Arc<dyn LdapOps>) -> Target {
         dead: format!("ldap://{closed}"),
         hang: format!("ldap://{}", tarpit(&TokioNet, "127.0.0.1:0").await),
         control: Box::new(ModeControl(control)),
+        binds_every_scheme: true,
     }
 }
 
@@ -123,6 +124,7 @@ fn table_in_simulation() {
             dead: "ldap://tarpit:1389".into(),
             hang: "ldap://tarpit:389".into(),
             control: Box::new(ModeControl(server)),
+            binds_every_scheme: true,
         };
         table::run_all(&target).await;
         Ok(())

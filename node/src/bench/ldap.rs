@@ -500,6 +500,7 @@ modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload pw-sha2
 moduleload argon2
+moduleload ppolicy
 pidfile {dir}/slapd.pid
 database mdb
 maxsize 16777216
@@ -507,6 +508,7 @@ suffix "dc=example,dc=com"
 rootdn "{ADMIN_DN}"
 rootpw {ADMIN_PASSWORD}
 directory {dir}/data
+overlay ppolicy
 access to attrs=userPassword by self write by anonymous auth by * none
 access to * by * read
 "#

@@ -201,6 +201,7 @@ modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload pw-sha2
 moduleload argon2
+moduleload ppolicy
 pidfile {dir}/slapd.pid
 database mdb
 maxsize 16777216
@@ -208,6 +209,7 @@ suffix "dc=example,dc=com"
 rootdn "cn=admin,dc=example,dc=com"
 rootpw admin-secret
 directory {dir}/data
+overlay ppolicy
 access to attrs=userPassword by self write by anonymous auth by * none
 access to * by * read
 "#
