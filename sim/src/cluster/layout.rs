@@ -21,13 +21,22 @@ pub const IMAP_PROXY: u16 = 1143;
 
 /// The fixture users' clear-text passwords, as documented in the header of
 /// fixtures/directory.ldif (a unit test checks each against its hash).
-pub const FIXTURE_PASSWORDS: [(&str, &str); 6] = [
+pub const FIXTURE_PASSWORDS: [(&str, &str); 15] = [
     ("alice", "wonderland"),
     ("bob", "builder"),
     ("carol", "carol-pw"),
     ("dave", "dave-pw"),
     ("erin", "erin-pw"),
     ("frank", "frank-pw"),
+    ("gina", "tiermail-Pa55"),
+    ("hank", "tiermail-Pa55"),
+    ("ivan", "tiermail-Pa55"),
+    ("judy", "tiermail-Pa55"),
+    ("kate", "tiermail-Pa55"),
+    ("liam", "tiermail-Pa55"),
+    ("mona", "tiermail-Pa55"),
+    ("nick", "tiermail-Pa55"),
+    ("oscar", "oscar-pw"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -325,12 +334,8 @@ mod tests {
     fn the_fixture_passwords_match_the_directory_hashes() {
         let dir = Directory::fixture();
         let (accounts, unserved) = accounts(&dir, |h| Some(h.to_owned()));
-        // alice..frank have cluster passwords; gina..nick (one scheme each,
-        // the password module's reference vectors) and oscar do not.
-        let known: Vec<_> = accounts.iter().filter(|a| a.password.is_some()).collect();
-        assert_eq!(known.len(), 6);
         assert_eq!(accounts.len(), 15, "{accounts:?}");
-        for a in known {
+        for a in &accounts {
             let pw = a.password.as_deref().unwrap();
             assert!(password::verify(&a.hash, pw).unwrap(), "{}", a.user);
         }
@@ -344,8 +349,7 @@ mod tests {
     #[test]
     fn one_tier_homes_follow_mail_host_and_unknown_hosts_are_left_out() {
         let p = plan(Layout::OneTier, 3);
-        let homes: Vec<_> =
-            p.accounts.iter().filter(|a| a.password.is_some()).map(|a| (a.user.as_str(), a.home.as_str())).collect();
+        let homes: Vec<_> = p.accounts.iter().map(|a| (a.user.as_str(), a.home.as_str())).collect();
         assert_eq!(
             homes,
             [
@@ -354,10 +358,17 @@ mod tests {
                 ("carol@example.com", "node-c"),
                 ("dave@example.com", "node-a"),
                 ("erin@example.com", "node-b"),
+                ("gina@example.com", "node-c"),
+                ("hank@example.com", "node-a"),
+                ("ivan@example.com", "node-b"),
+                ("judy@example.com", "node-c"),
+                ("kate@example.com", "node-a"),
+                ("liam@example.com", "node-b"),
+                ("mona@example.com", "node-c"),
+                ("nick@example.com", "node-a"),
             ]
         );
-        let homes: Vec<_> = p.accounts.iter().map(|a| a.home.as_str()).collect();
-        assert_eq!(homes.len(), 13, "the five above and gina..nick, whose cluster passwords are not known");
+        assert!(p.accounts.iter().all(|a| a.password.is_some()), "the fixture header gives every password");
         let left: Vec<_> = p.unserved.iter().map(|u| u.user.as_str()).collect();
         assert_eq!(left, ["frank@example.com", "mallory@example.com", "oscar@example.com", "pat@example.com"]);
         let config = p.node_config(&p.nodes[0], Path::new("/tmp"), &fixture_target());
@@ -371,7 +382,7 @@ mod tests {
     fn two_tier_matches_the_fixture_map() {
         let p = plan(Layout::TwoTier, 0);
         let fixture = include_str!("../../../fixtures/two-tier/users.map");
-        for a in p.accounts.iter().filter(|a| a.password.is_some()) {
+        for a in &p.accounts {
             let ip = p.node(&a.home).unwrap().ip;
             assert!(fixture.contains(&format!("{} 127.0.0.{}", a.user, ip.octets()[3] + 10)), "{a:?}");
         }
