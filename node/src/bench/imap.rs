@@ -427,7 +427,7 @@ fn quoted(s: &str) -> String {
 }
 
 /// `n` of an untagged `* n KEYWORD ...` response.
-fn untagged_number(text: &str, keyword: &str) -> Option<usize> {
+pub(super) fn untagged_number(text: &str, keyword: &str) -> Option<usize> {
     let mut words = text.split(' ');
     if words.next() != Some("*") {
         return None;
@@ -506,7 +506,7 @@ impl ResponseReader {
 }
 
 /// n if the line (CRLF removed) ends with a literal's `{n}` or `~{n}`.
-fn literal_size(line: &[u8]) -> Option<usize> {
+pub(super) fn literal_size(line: &[u8]) -> Option<usize> {
     let inner = line.strip_suffix(b"}")?;
     let open = inner.iter().rposition(|&b| b == b'{')?;
     let digits = &inner[open + 1..];

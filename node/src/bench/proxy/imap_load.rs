@@ -12,6 +12,7 @@ use tokio::io::AsyncReadExt;
 
 use super::Args;
 use super::report::PathRun;
+use crate::bench::imap::{literal_size, untagged_number};
 use crate::bench::{Client, FAILURE_SAMPLES, REPLY_TIMEOUT};
 
 /// Timed `FETCH 1:*` per path, after one untimed warm-up.
@@ -250,7 +251,7 @@ impl ImapSession {
     async fn response(&mut self) -> anyhow::Result<Untagged> {
         let mut text = self.client.read_line().await?;
         let mut literal_bytes = 0;
-        while let Some(size) = literal_size(&text) {
+        while let Some(size) = literal_size(text.as_bytes()).map(|n| n as u64) {
             let mut literal = (&mut self.client.reader).take(size);
             let skipped =
                 tokio::time::timeout(REPLY_TIMEOUT, tokio::io::copy_buf(&mut literal, &mut tokio::io::sink()))
@@ -266,31 +267,13 @@ impl ImapSession {
     }
 }
 
-/// n if a response line ends with a literal's `{n}` (or `~{n}`).
-fn literal_size(line: &str) -> Option<u64> {
-    let (_, digits) = line.strip_suffix('}')?.rsplit_once('{')?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-/// `n` of an untagged `* n KEYWORD ...` response.
-fn untagged_number(text: &str, keyword: &str) -> Option<usize> {
-    let mut words = text.split(' ');
-    if words.next() != Some("*") {
-        return None;
-    }
-    let n = words.next()?.parse().ok()?;
-    words.next()?.eq_ignore_ascii_case(keyword).then_some(n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn literals_are_brace_numbers_ending_a_line() {
+        let literal_size = |line: &str| literal_size(line.as_bytes());
         assert_eq!(literal_size("* 1 FETCH (BODY[] {4187}"), Some(4187));
         assert_eq!(literal_size("* 1 FETCH (BINARY[] ~{7}"), Some(7));
         assert_eq!(literal_size("* OK {12} later"), None);
