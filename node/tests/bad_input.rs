@@ -27,6 +27,22 @@ fn smtp_bad_lines_are_answered_and_the_session_goes_on() {
     assert!(c.cmd("QUIT").starts_with("221"));
 }
 
+/// RFC 5321 4.5.1: `RCPT TO:<postmaster>` without a domain must be
+/// accepted; it is the postmaster of the node's first domain.
+#[test]
+fn smtp_rcpt_to_bare_postmaster_is_accepted() {
+    let node = NodeProcess::start();
+    let mut c = LineClient::connect(node.smtp);
+    c.reply();
+    c.cmd("EHLO client.test");
+    assert!(c.cmd("MAIL FROM:<x@remote.test>").starts_with("250"));
+    let reply = c.cmd("RCPT TO:<Postmaster>");
+    assert!(reply.starts_with("250"), "{reply}");
+    assert!(c.cmd("DATA").starts_with("354"));
+    assert!(c.cmd("Subject: abuse report\r\n\r\nhello\r\n.").starts_with("250"));
+    assert_eq!(std::fs::read_dir(node.maildir("postmaster").join("new")).unwrap().count(), 1);
+}
+
 #[test]
 fn smtp_client_vanishing_mid_data_delivers_nothing_and_others_are_served() {
     let node = NodeProcess::start();

@@ -282,3 +282,110 @@ fn the_imap_proxy_is_byte_transparent_after_login() {
     assert!(direct.contains("S: z1 OK LOGOUT completed"));
     assert_eq!(proxied, direct);
 }
+
+/// Messages in a Maildir (new/ and cur/).
+fn stored(node: &NodeProcess, user: &str) -> usize {
+    ["new", "cur"].iter().map(|d| std::fs::read_dir(node.maildir(user).join(d)).map_or(0, |r| r.count())).sum()
+}
+
+/// Issue 12, item 1, with smtplib exactly as reproduced: RCPT alice (home
+/// node-a) → 250; node-a killed; RCPT dave (node-a) → 4xx; RCPT bob (node-b);
+/// DATA. DATA may only get 250 if alice, who got 250, has her copy; since
+/// node-a is gone it must get a 4xx, so the client retries everyone.
+#[test]
+fn smtp_proxy_never_acknowledges_data_when_an_accepted_recipients_backend_died() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("users.map"),
+        "alice@example.com 127.0.0.41\ndave@example.com 127.0.0.41\nbob@example.com 127.0.0.42\n",
+    )
+    .unwrap();
+    let mut a = start(dir.path(), "node-a", "127.0.0.41", true, true, &["alice", "dave"], None);
+    let b = start(dir.path(), "node-b", "127.0.0.42", true, true, &["bob"], None);
+
+    let mut client = std::process::Command::new("python3")
+        .arg(repo_root().join("tests/clients/smtp_backend_lost_mid_transaction.py"))
+        .args(["127.0.0.42", &SMTP_PX.to_string(), "alice@example.com", "dave@example.com", "bob@example.com"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = std::io::BufReader::new(client.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "RCPT alice@example.com 250");
+    a.kill9();
+    std::io::Write::write_all(client.stdin.as_mut().unwrap(), b"go\n").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(client.wait().unwrap().success(), "{rest}");
+    let data = rest.lines().find_map(|l| l.strip_prefix("DATA ")).expect("DATA was sent");
+    assert!(rest.lines().any(|l| l.starts_with("RCPT dave@example.com 4")), "{rest}");
+    assert!(data.starts_with('4'), "DATA must not be acknowledged while alice's copy cannot be stored:\n{rest}");
+    assert_eq!(stored(&b, "bob"), 0, "nothing delivered from a transaction answered 4xx");
+
+    // The client retries (smtplib's sendmail, then the deferred recipient):
+    // everyone ends up with exactly one copy.
+    a.spawn();
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import smtplib, sys\n\
+             s = smtplib.SMTP('127.0.0.42', int(sys.argv[1]), timeout=30)\n\
+             todo = ['alice@example.com', 'dave@example.com', 'bob@example.com']\n\
+             while todo:\n\
+             \x20   refused = s.sendmail('sender@remote.test', todo, b'Subject: retry\\r\\n\\r\\nagain\\r\\n')\n\
+             \x20   todo = [r for r, (code, _) in refused.items() if 400 <= code < 500]\n\
+             s.quit()\n",
+        )
+        .arg(SMTP_PX.to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((stored(&a, "alice"), stored(&a, "dave"), stored(&b, "bob")), (1, 1, 1));
+}
+
+/// Issue 12, item 2: the proxy's own "452 4.5.3 recipient on another server"
+/// is flow control, not a client error: a message to 30 recipients over
+/// three back-ends is delivered in three transactions of one session.
+#[test]
+fn smtp_proxy_delivers_to_thirty_recipients_over_three_backends_in_one_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let ips = ["127.0.0.43", "127.0.0.44", "127.0.0.45"];
+    let users: Vec<String> = (0..30).map(|n| format!("u{n:02}")).collect();
+    let map: String = users.iter().enumerate().map(|(n, u)| format!("{u}@example.com {}\n", ips[n % 3])).collect();
+    std::fs::write(dir.path().join("users.map"), map).unwrap();
+    let nodes: Vec<NodeProcess> = ips
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| {
+            let homed: Vec<&str> = users.iter().skip(i).step_by(3).map(String::as_str).collect();
+            start(dir.path(), &format!("node-{i}"), ip, true, true, &homed, None)
+        })
+        .collect();
+    let mut smtp = LineClient::connect(addr(ips[0], SMTP_PX));
+    smtp.reply();
+    smtp.cmd("EHLO client.test");
+    let mut todo = users.clone();
+    for transaction in 1..=3 {
+        assert!(smtp.cmd("MAIL FROM:<x@remote.test>").starts_with("250"));
+        let mut deferred = Vec::new();
+        for user in &todo {
+            let reply = smtp.cmd(&format!("RCPT TO:<{user}@example.com>"));
+            match &reply[..3] {
+                "250" => {}
+                "452" => deferred.push(user.clone()),
+                _ => panic!("transaction {transaction}, {user}: {reply}"),
+            }
+        }
+        assert_eq!(todo.len() - deferred.len(), 10, "one back-end's ten recipients per transaction");
+        assert!(smtp.cmd("DATA").starts_with("354"));
+        let reply = smtp.cmd("Subject: to thirty\r\n\r\nhello\r\n.");
+        assert!(reply.starts_with("250"), "transaction {transaction}: {reply}");
+        todo = deferred;
+    }
+    assert!(todo.is_empty());
+    for (n, user) in users.iter().enumerate() {
+        assert_eq!(stored(&nodes[n % 3], user), 1, "{user}");
+    }
+}

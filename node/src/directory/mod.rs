@@ -59,6 +59,11 @@ impl LocalAccounts {
         Self { domains: config.domains.clone(), accounts: config.accounts.clone() }
     }
 
+    /// The node's mail domains, the first one primary.
+    pub fn domains(&self) -> &[String] {
+        &self.domains
+    }
+
     /// Checks a login. `login` is `user@domain`, or a bare `user` when the
     /// node has exactly one domain.
     pub fn authenticate(&self, login: &str, password: &str) -> AuthOutcome {

@@ -12,6 +12,15 @@
 //! answered `452 4.5.3` (RFC 5321 4.5.3.1.10); every client then sends the
 //! message to those recipients in a following transaction. The reply to
 //! DATA is the one back-end's reply, so each copy is stored exactly once.
+//!
+//! A back-end that fails after it accepted recipients takes the whole
+//! transaction down with it: every later RCPT and the DATA get a 4xx, so
+//! the client resends the message to everyone. Starting over on another
+//! back-end would answer DATA with 250 for recipients whose copies died
+//! with the first one.
+//!
+//! Only permanent (5xx) replies count toward the error limit: the proxy's
+//! own 452 and 451 are flow control and outages, not client misbehaviour.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,7 +33,7 @@ use super::{ProxyAuth, ProxyContext, Route};
 use crate::backend::pop3::dot_stuff;
 use crate::backend::smtp::exchange;
 use crate::backend::smtp::received;
-use crate::backend::smtp::reply::{Reply, ehlo};
+use crate::backend::smtp::reply::{MAX_ERRORS, Reply, ehlo, qualify_postmaster};
 use crate::clock::Clock;
 use crate::connection::{Connection, ReadError};
 use crate::directory::AUTH_FAILURE_DELAY;
@@ -71,6 +80,9 @@ struct Transaction {
     backend: Connection,
     from: String,
     rcpts: Vec<String>,
+    /// The back-end failed after accepting `rcpts`: their copies cannot be
+    /// stored any more, so the transaction can only end in a 4xx.
+    failed: bool,
 }
 
 struct Session {
@@ -131,7 +143,10 @@ impl Session {
                 }
                 Ok(Request::Rcpt { to }) => match &sender {
                     None => Reply::new(503, "5.5.1", "Need MAIL before RCPT"),
-                    Some(s) => self.rcpt(s, to.address).await,
+                    Some(s) => {
+                        let address = qualify_postmaster(to.address, &bytes, &self.proxy.domains);
+                        self.rcpt(s, address).await
+                    }
                 },
                 Ok(Request::Data) => {
                     let reply = self.data().await?;
@@ -152,11 +167,11 @@ impl Session {
                 Ok(_) => Reply::new(502, "5.5.1", "Command not implemented"),
                 Err(e) => Reply::parse_error(&e),
             };
-            if !reply.is_positive() {
+            if reply.is_permanent_failure() {
                 self.errors += 1;
             }
             self.reply(reply).await?;
-            if self.errors >= 20 {
+            if self.errors >= MAX_ERRORS {
                 return self.reply(Reply::new(421, "4.7.0", "Too many errors, closing connection")).await;
             }
         }
@@ -166,6 +181,9 @@ impl Session {
     /// RCPT on so the back-end's own verdict (unknown user) reaches the client.
     async fn rcpt(&mut self, sender: &Sender, address: String) -> Reply {
         let ctx = self.proxy.ctx.clone();
+        if self.tx.as_ref().is_some_and(|tx| tx.failed) {
+            return transaction_failed();
+        }
         if self.tx.as_ref().is_some_and(|tx| tx.rcpts.len() >= ctx.limits.max_recipients) {
             return Reply::new(452, "4.5.3", "Too many recipients");
         }
@@ -203,14 +221,18 @@ impl Session {
                 Reply::raw(&reply)
             }
             Err(e) => {
-                warn!(backend = %tx.target, error = %e, "back-end failed at RCPT");
+                warn!(backend = %tx.target, error = %e, accepted = tx.rcpts.len(), "back-end failed at RCPT");
                 ctx.backends.report_failure(&target);
-                if let Some(tx) = self.tx.take()
-                    && tx.rcpts.is_empty()
-                {
-                    tx.backend.close().await;
+                if tx.rcpts.is_empty() {
+                    // Nothing accepted yet: the next recipient may start over.
+                    if let Some(tx) = self.tx.take() {
+                        tx.backend.close().await;
+                    }
+                    Reply::new(451, "4.4.1", "Mail server unavailable, try again later")
+                } else {
+                    tx.failed = true;
+                    transaction_failed()
                 }
-                Reply::new(451, "4.4.1", "Mail server unavailable, try again later")
             }
         }
     }
@@ -233,9 +255,13 @@ impl Session {
             Ok::<_, ReadError>((greeting, ehlo, mail))
         };
         match opened.await {
-            Ok((g, e, m)) if g.starts_with("220") && e.starts_with("250") && m.starts_with("250") => {
-                Ok(Transaction { target: target.to_string(), backend, from: sender.address.clone(), rcpts: Vec::new() })
-            }
+            Ok((g, e, m)) if g.starts_with("220") && e.starts_with("250") && m.starts_with("250") => Ok(Transaction {
+                target: target.to_string(),
+                backend,
+                from: sender.address.clone(),
+                rcpts: Vec::new(),
+                failed: false,
+            }),
             Ok((_, _, m)) if m.starts_with('5') || m.starts_with('4') => Err(Reply::raw(&m)),
             Ok(_) | Err(_) => {
                 ctx.backends.report_failure(target);
@@ -250,6 +276,11 @@ impl Session {
         let Some(tx) = self.tx.as_ref().filter(|tx| !tx.rcpts.is_empty()) else {
             return Ok(Reply::new(554, "5.5.1", "No valid recipients"));
         };
+        if tx.failed {
+            // Refused before 354 (RFC 5321 allows 451 here): no message is
+            // read, none is stored, the client resends to every recipient.
+            return Ok(transaction_failed());
+        }
         let from = tx.from.clone();
         self.reply(Reply::new(354, "", "End data with <CR><LF>.<CR><LF>")).await?;
         let max = self.proxy.ctx.limits.max_message_size;
@@ -325,6 +356,12 @@ impl Session {
         self.conn.write(reply.to_string().as_bytes()).await?;
         Ok(())
     }
+}
+
+/// The answer to every command of a transaction whose back-end failed
+/// after accepting recipients.
+fn transaction_failed() -> Reply {
+    Reply::new(451, "4.4.1", "Mail server failed during this transaction: send the message again later")
 }
 
 /// Sends one command to the back-end and reads its (possibly multi-line) reply.

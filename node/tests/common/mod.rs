@@ -58,6 +58,10 @@ password = "{PASSWORD}"
 address = "bob@example.com"
 password = "{PASSWORD}"
 
+[[account]]
+address = "postmaster@example.com"
+password = "{PASSWORD}"
+
 [backend.smtp]
 listen = "127.0.0.1:{smtp}"
 

@@ -20,7 +20,7 @@ use crate::connection::{Connection, ReadError};
 use crate::directory::{AUTH_FAILURE_DELAY, AuthOutcome, Recipient};
 use crate::server::Protocol;
 use crate::store::AccountId;
-use reply::Reply;
+use reply::{MAX_ERRORS, Reply};
 
 /// A Received field (RFC 5321 4.4) for a message from `peer`, which
 /// introduced itself as `helo`, taken in by `by`.
@@ -37,9 +37,6 @@ pub(crate) fn received(
     let helo = helo.unwrap_or("unknown").replace(['\r', '\n'], "");
     format!("Received: from {helo} ([{}])\r\n\tby {by} (tiermail) with {with};\r\n\t{date}\r\n", peer.ip())
 }
-
-/// After this many rejected commands in one session, the client is dropped.
-const MAX_ERRORS: u32 = 20;
 
 /// The SMTP service of one node.
 pub struct Smtp {
@@ -115,6 +112,10 @@ impl Session {
             match request {
                 Ok(Request::Quit) => {
                     return self.send(Reply::new(221, "2.0.0", "Bye")).await;
+                }
+                Ok(Request::Rcpt { to }) => {
+                    let address = reply::qualify_postmaster(to.address, &bytes, self.ctx.accounts.domains());
+                    self.rcpt(address).await?
                 }
                 Ok(request) => self.command(request).await?,
                 Err(e) => self.error(Reply::parse_error(&e)).await?,
@@ -303,9 +304,12 @@ impl Session {
         Ok(())
     }
 
-    /// Sends a negative reply and drops a client that keeps erring.
+    /// Sends a negative reply and drops a client that keeps erring (only
+    /// permanent failures count: a 4xx is the server's trouble).
     async fn error(&mut self, reply: Reply) -> Result<(), ReadError> {
-        self.errors += 1;
+        if reply.is_permanent_failure() {
+            self.errors += 1;
+        }
         self.send(reply).await?;
         if self.errors >= MAX_ERRORS {
             self.send(Reply::new(421, "4.7.0", "Too many errors, closing connection")).await?;

@@ -2,6 +2,22 @@
 
 use std::fmt;
 
+/// After this many permanent (5xx) replies in one session, the client is
+/// dropped with 421.
+pub const MAX_ERRORS: u32 = 20;
+
+/// `RCPT TO:<postmaster>` without a domain names the postmaster of the
+/// server's first domain; RFC 5321 4.5.1 requires it to be accepted.
+/// smtp-proto reports it as an empty address (as it does `<>`, which is
+/// no valid forward-path), so the command line tells the two apart.
+pub fn qualify_postmaster(address: String, line: &[u8], domains: &[String]) -> String {
+    let named = line.windows(12).any(|w| w.eq_ignore_ascii_case(b"<postmaster>"));
+    match domains.first() {
+        Some(domain) if address.is_empty() && named => format!("postmaster@{domain}"),
+        _ => address,
+    }
+}
+
 /// One SMTP reply, possibly multi-line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -25,6 +41,12 @@ impl Reply {
 
     pub fn is_positive(&self) -> bool {
         self.code < 400
+    }
+
+    /// A 5xx: the client's doing. Only these count toward [`MAX_ERRORS`];
+    /// 4xx replies are the server's trouble or flow control.
+    pub fn is_permanent_failure(&self) -> bool {
+        self.code >= 500
     }
 
     /// Maps a command the parser rejected to its reply.
@@ -88,6 +110,24 @@ mod tests {
         assert_eq!(Reply::raw("550 5.1.1 No such user").to_string(), "550 5.1.1 No such user\r\n");
         assert_eq!(Reply::raw("250-a\r\n250 b").to_string(), "250-a\r\n250 b\r\n");
         assert_eq!(Reply::raw("garbage").code, 451);
+        assert!(Reply::new(550, "5.1.1", "x").is_permanent_failure());
+        assert!(!Reply::new(452, "4.5.3", "x").is_permanent_failure());
         insta::assert_snapshot!(ehlo("mx.example.com", 1000).to_string());
+    }
+
+    #[test]
+    fn bare_postmaster_is_the_first_domains() {
+        let domains = vec!["example.com".to_string(), "example.org".to_string()];
+        let q = |line: &str| {
+            let bytes = format!("{line}\r\n").into_bytes();
+            let Ok(smtp_proto::Request::Rcpt { to }) = smtp_proto::Request::parse(&mut bytes.iter()) else {
+                panic!("{line} is a RCPT")
+            };
+            qualify_postmaster(to.address.to_string(), line.as_bytes(), &domains)
+        };
+        assert_eq!(q("RCPT TO:<PostMaster>"), "postmaster@example.com");
+        assert_eq!(q("RCPT TO:<postmaster@example.org>"), "postmaster@example.org");
+        assert_eq!(q("RCPT TO:<>"), "", "a null forward-path stays invalid");
+        assert_eq!(qualify_postmaster(String::new(), b"RCPT TO:<postmaster>", &[]), "");
     }
 }
