@@ -447,6 +447,6 @@ pub fn parse_address(address: &str) -> Option<AccountId> {
     (user_ok && is_domain(domain)).then(|| AccountId { user: user.to_string(), domain: domain.to_string() })
 }
 
-mod proxies;
+pub mod proxies;
 #[cfg(test)]
 mod tests;

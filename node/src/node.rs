@@ -167,6 +167,9 @@ impl Node {
                     backend_port: proxy.backend_port,
                     failover: proxy.failover.clone(),
                     connect_timeout: proxy.connect_timeout,
+                    login_timeout: proxy
+                        .login_timeout
+                        .unwrap_or_else(|| crate::config::proxies::default_login_timeout(&config.directories)),
                     own_proxies: own_proxies.clone(),
                     hosts: config.hosts.clone(),
                 },

@@ -9,11 +9,26 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::Report;
-use crate::directory::settings::{self, DirectorySection, UserMapKind, UserMapSection};
+use crate::directory::AUTH_FAILURE_DELAY;
+use crate::directory::settings::{self, DirectorySection, DirectorySettings, UserMapKind, UserMapSection};
 use crate::proxy::AuthAt;
 
-/// How long a proxy waits for a back-end connection.
+/// How long a proxy waits for a back-end connection and its greeting.
 pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 5;
+/// The least a proxy waits for a back-end's answer to a login or RCPT.
+pub const DEFAULT_LOGIN_TIMEOUT_SECS: u64 = 30;
+
+/// The default wait for a back-end's answer to a login (or an SMTP RCPT):
+/// what the back-end's own directory check may legitimately take — every
+/// URL of the slowest connector timing out (plus the wait for a pooled
+/// connection), for the search and again for the bind, then the failed-
+/// login delay — and never less than [`DEFAULT_LOGIN_TIMEOUT_SECS`]. A
+/// proxy that gave up sooner would report a healthy back-end unavailable.
+pub fn default_login_timeout(directories: &[DirectorySettings]) -> Duration {
+    let attempts = |d: &DirectorySettings| u32::try_from(d.urls.len() + 1).unwrap_or(u32::MAX);
+    let budget = directories.iter().map(|d| d.timeout.saturating_mul(attempts(d)).saturating_mul(2)).max();
+    (budget.unwrap_or_default() + AUTH_FAILURE_DELAY).max(Duration::from_secs(DEFAULT_LOGIN_TIMEOUT_SECS))
+}
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +47,7 @@ struct RawProxy {
     backend_port: Option<u16>,
     failover: Option<Spanned<String>>,
     connect_timeout_secs: Option<u64>,
+    login_timeout_secs: Option<u64>,
 }
 
 /// One proxy service.
@@ -44,6 +60,8 @@ pub struct ProxyConfig {
     pub backend_port: u16,
     pub failover: Option<String>,
     pub connect_timeout: Duration,
+    /// `login_timeout_secs`; `None`: [`default_login_timeout`].
+    pub login_timeout: Option<Duration>,
 }
 
 /// The proxies this node runs.
@@ -118,6 +136,7 @@ impl Report<'_> {
                 connect_timeout: Duration::from_secs(
                     raw.connect_timeout_secs.unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECS).max(1),
                 ),
+                login_timeout: raw.login_timeout_secs.map(|s| Duration::from_secs(s.max(1))),
             })
         };
         Proxies {

@@ -143,4 +143,18 @@ fn a_good_proxy_section_resolves_paths_and_defaults() {
     let pop3 = config.proxies.pop3.unwrap();
     assert_eq!((pop3.backend_port, pop3.failover.as_deref()), (110, Some("10.0.0.9:110")));
     assert_eq!(pop3.connect_timeout, Duration::from_secs(DEFAULT_CONNECT_TIMEOUT_SECS));
+    assert_eq!(pop3.login_timeout, None, "derived from the directories when the node starts");
+}
+
+#[test]
+fn the_default_login_wait_covers_the_back_ends_directory_budget() {
+    use crate::directory::settings::{DirectorySettings, ServerType};
+    use proxies::default_login_timeout;
+    let floor = Duration::from_secs(proxies::DEFAULT_LOGIN_TIMEOUT_SECS);
+    assert_eq!(default_login_timeout(&[]), floor.max(crate::directory::AUTH_FAILURE_DELAY));
+    let mut slow = DirectorySettings::new("d", ServerType::OpenLdap, &["ldap://a", "ldap://b", "ldap://c"], "dc=x");
+    slow.timeout = Duration::from_secs(10);
+    // Search and bind, each through 3 URLs plus the pool wait, then the
+    // failed-login delay: 2 x 10 s x 4 + 1 s.
+    assert_eq!(default_login_timeout(&[slow]), Duration::from_secs(81));
 }

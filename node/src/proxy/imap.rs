@@ -176,7 +176,17 @@ impl ImapProxy {
             return Err(Refusal::Loop);
         }
         let (mut backend, target) = self.ctx.connect_for(login, password).await?;
-        match backend_login(&mut backend, login, password, peer, ttl - 1).await {
+        let answered = match self.ctx.greeting(&mut backend).await {
+            Ok(greeting) if greeting.bytes.starts_with(b"* OK") => {
+                backend_login(&mut backend, login, password, peer, ttl - 1).await
+            }
+            Ok(_) => Err(ReadError::Io(std::io::Error::other("unexpected greeting"))),
+            Err(e) => Err(e),
+        };
+        if answered.is_ok() {
+            self.ctx.backends.report_success(&target);
+        }
+        match answered {
             Ok(Ok((untagged, rest))) => Ok((backend, target.clone(), untagged, rest)),
             Ok(Err(refusal)) => Err(refusal),
             Err(e) => {
@@ -188,9 +198,9 @@ impl ImapProxy {
     }
 }
 
-/// The back-end side of the login: greeting, ID with the client's address
-/// and the hop counter, then LOGIN. Returns the untagged lines and the text
-/// after the tag of a successful LOGIN.
+/// The back-end side of the login after its greeting: ID with the client's
+/// address and the hop counter, then LOGIN. Returns the untagged lines and
+/// the text after the tag of a successful LOGIN.
 async fn backend_login(
     backend: &mut Connection,
     login: &str,
@@ -198,10 +208,6 @@ async fn backend_login(
     peer: SocketAddr,
     ttl: u32,
 ) -> Result<Result<(String, String), Refusal>, ReadError> {
-    let greeting = backend.read_line(64 * 1024).await?;
-    if !greeting.bytes.starts_with(b"* OK") {
-        return Ok(Err(Refusal::BackendUnavailable));
-    }
     let id = format!(
         "p0 ID (\"x-originating-ip\" \"{}\" \"x-originating-port\" \"{}\" \"x-proxy-ttl\" \"{ttl}\")\r\n",
         peer.ip(),

@@ -21,7 +21,7 @@ use std::future::Future;
 
 use tracing::{debug, info};
 
-use crate::connection::{Connection, ReadError};
+use crate::connection::{Connection, Line, ReadError};
 use crate::directory::AuthOutcome;
 use crate::net::BoxFuture;
 use crate::server::Protocol;
@@ -82,7 +82,12 @@ pub struct ProxySettings {
     pub backend_port: u16,
     /// Where users the map does not know go ("host:port"); none = refuse.
     pub failover: Option<String>,
+    /// The wait for a connection and for the back-end's greeting: a healthy
+    /// back-end greets at once, so a silent one is hung.
     pub connect_timeout: Duration,
+    /// The wait for each later answer (login, RCPT), which may include the
+    /// back-end's own directory lookups.
+    pub login_timeout: Duration,
     /// This node's own proxy listen addresses: a route to one of them is a
     /// loop and is refused.
     pub own_proxies: Vec<SocketAddr>,
@@ -159,7 +164,15 @@ impl ProxyContext {
             tracing::warn!(error = %e, "back-end unreachable");
             Refusal::BackendUnavailable
         })?;
-        Ok((Connection::new(stream, self.settings.connect_timeout, self.shutdown.clone()), target))
+        Ok((Connection::new(stream, self.settings.login_timeout, self.shutdown.clone()), target))
+    }
+
+    /// Reads a back-end's greeting line, within the connect timeout.
+    pub async fn greeting(&self, backend: &mut Connection) -> Result<Line, ReadError> {
+        match tokio::time::timeout(self.settings.connect_timeout, backend.read_line(64 * 1024)).await {
+            Ok(line) => line,
+            Err(_) => Err(ReadError::TimedOut),
+        }
     }
 
     /// Proxy-side authentication when configured.

@@ -148,9 +148,9 @@ impl Pop3Proxy {
         let (login, password) = (credentials.login.as_str(), credentials.password.as_str());
         let (mut backend, target) = self.ctx.connect_for(login, password).await?;
         let exchange = async {
-            let greeting = backend.read_line(1024).await?;
+            let greeting = self.ctx.greeting(&mut backend).await?;
             if !greeting.bytes.starts_with(b"+OK") {
-                return Ok::<_, ReadError>(Err(Refusal::BackendUnavailable));
+                return Err(ReadError::Io(std::io::Error::other("unexpected greeting")));
             }
             backend.write(format!("USER {login}\r\n").as_bytes()).await?;
             if !backend.read_line(1024).await?.bytes.starts_with(b"+OK") {
@@ -167,7 +167,11 @@ impl Pop3Proxy {
                 Ok(Err(Refusal::AuthFailed))
             }
         };
-        match exchange.await {
+        let answered = exchange.await;
+        if answered.is_ok() {
+            self.ctx.backends.report_success(&target);
+        }
+        match answered {
             Ok(Ok(reply)) => Ok((backend, target, reply)),
             Ok(Err(refusal)) => Err(refusal),
             Err(e) => {

@@ -245,23 +245,30 @@ impl Session {
             warn!(error = %e, "back-end unreachable");
             unavailable()
         })?;
-        let mut backend =
-            Connection::new(stream, ctx.settings.connect_timeout.max(Duration::from_secs(30)), ctx.shutdown.clone());
+        // Storing a large message may take the back-end a while after DATA.
+        let wait = ctx.settings.login_timeout.max(Duration::from_secs(30));
+        let mut backend = Connection::new(stream, wait, ctx.shutdown.clone());
         let opened = async {
-            let greeting = read_reply(&mut backend).await?;
+            let greeting = match tokio::time::timeout(ctx.settings.connect_timeout, read_reply(&mut backend)).await {
+                Ok(greeting) => greeting?,
+                Err(_) => return Err(ReadError::TimedOut),
+            };
             let ehlo = command(&mut backend, &format!("EHLO {}", self.proxy.hostname)).await?;
             let body = if sender.eight_bit { " BODY=8BITMIME" } else { "" };
             let mail = command(&mut backend, &format!("MAIL FROM:<{}>{body}", sender.address)).await?;
             Ok::<_, ReadError>((greeting, ehlo, mail))
         };
         match opened.await {
-            Ok((g, e, m)) if g.starts_with("220") && e.starts_with("250") && m.starts_with("250") => Ok(Transaction {
-                target: target.to_string(),
-                backend,
-                from: sender.address.clone(),
-                rcpts: Vec::new(),
-                failed: false,
-            }),
+            Ok((g, e, m)) if g.starts_with("220") && e.starts_with("250") && m.starts_with("250") => {
+                ctx.backends.report_success(target);
+                Ok(Transaction {
+                    target: target.to_string(),
+                    backend,
+                    from: sender.address.clone(),
+                    rcpts: Vec::new(),
+                    failed: false,
+                })
+            }
             Ok((_, _, m)) if m.starts_with('5') || m.starts_with('4') => Err(Reply::raw(&m)),
             Ok(_) | Err(_) => {
                 ctx.backends.report_failure(target);
