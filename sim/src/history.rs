@@ -13,6 +13,10 @@ use std::time::Duration;
 pub enum OpKind {
     /// SMTP delivery through an SMTP proxy (unauthenticated, local recipients).
     Deliver,
+    /// One SMTP transaction of a session that sends to several recipients
+    /// across back-ends and carries on after refused RCPTs (one entry per
+    /// transaction; its users are the recipients that got 250).
+    DeliverMany,
     /// IMAP APPEND to INBOX through an IMAP proxy.
     Append,
     /// IMAP login + SELECT INBOX + FETCH of every message's id.
@@ -32,6 +36,7 @@ impl OpKind {
     pub fn name(self) -> &'static str {
         match self {
             OpKind::Deliver => "deliver",
+            OpKind::DeliverMany => "deliver-many",
             OpKind::Append => "append",
             OpKind::ImapRead => "imap-read",
             OpKind::Pop3Read => "pop3-read",

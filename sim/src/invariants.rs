@@ -88,7 +88,8 @@ impl fmt::Display for Violation {
 
 /// Operations a legitimate user runs: they may fail temporarily, never
 /// permanently.
-const LEGITIMATE: [OpKind; 5] = [OpKind::Deliver, OpKind::Append, OpKind::ImapRead, OpKind::Pop3Read, OpKind::Idle];
+pub const LEGITIMATE: [OpKind; 6] =
+    [OpKind::Deliver, OpKind::DeliverMany, OpKind::Append, OpKind::ImapRead, OpKind::Pop3Read, OpKind::Idle];
 
 /// What a sent id was meant for.
 struct Sent<'a> {
@@ -116,7 +117,7 @@ pub fn check(plan: &Plan, workload: &Workload, record: &Record, stores: &Stores)
 
     // 1. Acknowledged mail is on its recipients' home stores.
     for op in record.ops.iter().filter(|o| o.outcome == Outcome::Ok) {
-        if !matches!(op.kind, OpKind::Deliver | OpKind::Append) {
+        if !matches!(op.kind, OpKind::Deliver | OpKind::DeliverMany | OpKind::Append) {
             continue;
         }
         for user in &op.users {

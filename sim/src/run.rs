@@ -18,7 +18,7 @@ use tiermail_node::{Config, Env, Node};
 use turmoil::fs::FsHandle;
 
 use crate::faults::{self, Controls, DiskControl, FaultyDisk, Fired};
-use crate::history::{History, OpKind, Outcome, Record};
+use crate::history::{History, Outcome, Record};
 use crate::invariants::{self, Violation};
 use crate::ldap_server::{Directory, DirectoryControl, ServerConfig};
 use crate::scenario::{Fault, Scenario};
@@ -395,7 +395,7 @@ fn unmet(scenario: &Scenario, counters: &BTreeMap<String, u64>, record: &Record)
         }
     }
     if scenario.expect.temporary_errors {
-        let legit = [OpKind::Deliver, OpKind::Append, OpKind::ImapRead, OpKind::Pop3Read, OpKind::Idle];
+        let legit = crate::invariants::LEGITIMATE;
         let seen = record.ops.iter().any(|op| legit.contains(&op.kind) && matches!(op.outcome, Outcome::Temporary(_)));
         if !seen {
             out.push("expected some operation to fail temporarily; none did".into());

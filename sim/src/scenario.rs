@@ -159,7 +159,8 @@ pub struct Workload {
 
 fn default_mix() -> BTreeMap<OpKind, u32> {
     BTreeMap::from([
-        (OpKind::Deliver, 6),
+        (OpKind::Deliver, 4),
+        (OpKind::DeliverMany, 3),
         (OpKind::Append, 2),
         (OpKind::ImapRead, 2),
         (OpKind::Pop3Read, 2),

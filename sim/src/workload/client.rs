@@ -21,6 +21,8 @@ use crate::history::{History, Op, OpKind, Outcome};
 use crate::scenario::Workload;
 use crate::world::Plan;
 
+mod deliver_many;
+
 /// An operation that has not finished by then counts as unknown.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(30);
 /// The header carrying a message's id.
@@ -106,6 +108,9 @@ impl Client {
         let start = now();
         let proxies = self.plan.proxies().into_iter().map(str::to_owned).collect::<Vec<_>>();
         let proxy = self.pick(&proxies).clone();
+        if kind == OpKind::DeliverMany {
+            return self.deliver_many(proxy, quiet).await;
+        }
         let intent = self.intent(kind, proxy);
         let run = self.execute(&intent);
         let (outcome, seen) = match tokio::time::timeout(OP_TIMEOUT, run).await {
@@ -156,7 +161,7 @@ impl Client {
                 intent.users = vec![login];
             }
             OpKind::RelayProbe => intent.users = vec!["victim@foreign.test".to_owned()],
-            OpKind::ImapRead | OpKind::Pop3Read | OpKind::Idle => {}
+            OpKind::ImapRead | OpKind::Pop3Read | OpKind::Idle | OpKind::DeliverMany => {}
         }
         intent
     }
@@ -165,6 +170,7 @@ impl Client {
         let via = intent.via.as_str();
         let password = |address: &str| self.plan.user(address).map(|u| u.password.clone()).unwrap_or_default();
         match intent.kind {
+            OpKind::DeliverMany => unreachable!("run by Client::deliver_many"),
             OpKind::Deliver => {
                 let to: Vec<&str> = intent.users.iter().map(String::as_str).collect();
                 let message = message(&intent.sent[0], &to.join(", "));

@@ -4,3 +4,4 @@
 pub mod client;
 pub mod pop3;
 pub mod smtp;
+pub mod smtp_dialogue;

@@ -11,7 +11,9 @@ use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use tiermail_node::net::{Net, Stream};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::smtp_dialogue::SmtpDialogue;
 
 /// A seam stream as lettre's `AsyncTokioStream`.
 #[derive(Debug)]
@@ -77,34 +79,12 @@ pub async fn send(net: &dyn Net, addr: &str, from: &str, to: &[&str], message: &
 /// `user` and `password`; returns the reply code to AUTH (235 = accepted).
 pub async fn auth_plain(net: &dyn Net, addr: &str, user: &str, password: &str) -> io::Result<u16> {
     use base64::Engine;
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let stream = net.connect(addr).await?;
-    let mut conn = BufReader::new(stream);
-    let reply = async |conn: &mut BufReader<Stream>| -> io::Result<u16> {
-        loop {
-            let mut line = String::new();
-            let n = (&mut *conn).take(1024).read_line(&mut line).await?;
-            let code = line.get(..3).and_then(|c| c.parse().ok());
-            match (n, code, line.as_bytes().get(3)) {
-                (0, ..) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed")),
-                (_, Some(code), Some(b' ' | b'\r' | b'\n')) => return Ok(code),
-                (_, Some(_), Some(b'-')) => continue,
-                _ => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("bad reply {line:?}"))),
-            }
-        }
+    let mut session = match SmtpDialogue::open(net.connect(addr).await?).await? {
+        Ok(session) => session,
+        Err(unwelcoming) => return Ok(unwelcoming.code),
     };
-    let greeting = reply(&mut conn).await?;
-    if greeting != 220 {
-        return Ok(greeting);
-    }
-    conn.get_mut().write_all(b"EHLO client.test\r\n").await?;
-    let ehlo = reply(&mut conn).await?;
-    if ehlo != 250 {
-        return Ok(ehlo);
-    }
     let token = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
-    conn.get_mut().write_all(format!("AUTH PLAIN {token}\r\n").as_bytes()).await?;
-    let code = reply(&mut conn).await?;
-    let _ = conn.get_mut().write_all(b"QUIT\r\n").await;
+    let code = session.command(&format!("AUTH PLAIN {token}")).await?.code;
+    session.quit().await;
     Ok(code)
 }
