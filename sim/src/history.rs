@@ -23,6 +23,9 @@ pub enum OpKind {
     ImapRead,
     /// POP3 login + TOP of every message's header.
     Pop3Read,
+    /// POP3 login, TOP of every message, DELE of a few, then QUIT — or the
+    /// session is cut before QUIT, when nothing may be deleted.
+    Pop3Delete,
     /// IMAP login + SELECT INBOX + IDLE until new mail or a few seconds.
     Idle,
     /// A login that must fail (wrong password, unknown user, injection,
@@ -40,6 +43,7 @@ impl OpKind {
             OpKind::Append => "append",
             OpKind::ImapRead => "imap-read",
             OpKind::Pop3Read => "pop3-read",
+            OpKind::Pop3Delete => "pop3-delete",
             OpKind::Idle => "idle",
             OpKind::BadLogin => "bad-login",
             OpKind::RelayProbe => "relay-probe",
@@ -105,6 +109,10 @@ pub struct Op {
     pub sent: Vec<String>,
     /// Message ids it saw (reads).
     pub seen: Vec<String>,
+    /// Message ids it removed (POP3 DELE committed by QUIT): gone for good
+    /// if the outcome is ok, perhaps gone if it is unknown.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<String>,
     pub start: Duration,
     pub end: Duration,
     pub outcome: Outcome,

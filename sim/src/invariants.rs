@@ -31,10 +31,12 @@ pub enum Invariant {
     TemporaryErrors,
     /// 7. After faults heal, every client's next operation succeeds in time.
     Liveness,
+    /// 9. A message deleted for good (POP3 DELE + QUIT +OK) never comes back.
+    DeletionExact,
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 8] = [
+    pub const ALL: [Invariant; 9] = [
         Invariant::AckedNotLost,
         Invariant::NoDuplicate,
         Invariant::NoPhantom,
@@ -43,6 +45,7 @@ impl Invariant {
         Invariant::Routing,
         Invariant::TemporaryErrors,
         Invariant::Liveness,
+        Invariant::DeletionExact,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +58,7 @@ impl Invariant {
             Invariant::Routing => "routing",
             Invariant::TemporaryErrors => "temporary-errors",
             Invariant::Liveness => "liveness",
+            Invariant::DeletionExact => "deletion-exact",
         }
     }
 }
@@ -88,8 +92,17 @@ impl fmt::Display for Violation {
 
 /// Operations a legitimate user runs: they may fail temporarily, never
 /// permanently.
-pub const LEGITIMATE: [OpKind; 6] =
-    [OpKind::Deliver, OpKind::DeliverMany, OpKind::Append, OpKind::ImapRead, OpKind::Pop3Read, OpKind::Idle];
+pub const LEGITIMATE: [OpKind; 7] = [
+    OpKind::Deliver,
+    OpKind::DeliverMany,
+    OpKind::Append,
+    OpKind::ImapRead,
+    OpKind::Pop3Read,
+    OpKind::Pop3Delete,
+    OpKind::Idle,
+];
+/// Operations that report the ids they saw in a mailbox.
+const READS: [OpKind; 3] = [OpKind::ImapRead, OpKind::Pop3Read, OpKind::Pop3Delete];
 
 /// What a sent id was meant for.
 struct Sent<'a> {
@@ -114,6 +127,15 @@ pub fn check(plan: &Plan, workload: &Workload, record: &Record, stores: &Stores)
         hosts: op.map(|o| vec![o.client.clone(), o.via.clone()]).unwrap_or_default(),
     };
     let home = |user: &str| plan.user(user).map(|u| u.home.clone());
+    // (user, id) → when it was removed, and whether for good (QUIT +OK)
+    // or perhaps (QUIT unanswered).
+    let mut removed: BTreeMap<(String, &str), (Duration, bool)> = BTreeMap::new();
+    for op in record.ops.iter().filter(|o| o.kind == OpKind::Pop3Delete) {
+        let user = op.users.first().map(|u| u.to_ascii_lowercase()).unwrap_or_default();
+        for id in &op.removed {
+            removed.entry((user.clone(), id.as_str())).or_insert((op.end, op.outcome == Outcome::Ok));
+        }
+    }
 
     // 1. Acknowledged mail is on its recipients' home stores.
     for op in record.ops.iter().filter(|o| o.outcome == Outcome::Ok) {
@@ -124,7 +146,7 @@ pub fn check(plan: &Plan, workload: &Workload, record: &Record, stores: &Stores)
             let Some(home) = home(user) else { continue };
             let stored = stores.get(&(home.clone(), user.to_ascii_lowercase())).map(Vec::as_slice).unwrap_or(&[]);
             for id in &op.sent {
-                if !stored.contains(id) {
+                if !stored.contains(id) && !removed.contains_key(&(user.to_ascii_lowercase(), id.as_str())) {
                     let detail = format!(
                         "{} {id} for {user} was acknowledged by {} but is not on {home} after the run",
                         op.kind.name(),
@@ -172,8 +194,25 @@ pub fn check(plan: &Plan, workload: &Workload, record: &Record, stores: &Stores)
     }
 
     for op in &record.ops {
-        // Reads show only mail sent to the reader.
-        if matches!(op.kind, OpKind::ImapRead | OpKind::Pop3Read) && op.outcome == Outcome::Ok {
+        // Reads show only mail sent to the reader, and never mail the
+        // reader deleted for good before the read began.
+        if READS.contains(&op.kind) {
+            let reader = op.users.first().map(|u| u.to_ascii_lowercase()).unwrap_or_default();
+            for id in &op.seen {
+                if let Some((at, true)) = removed.get(&(reader.clone(), id.as_str()))
+                    && *at < op.start
+                {
+                    let detail = format!(
+                        "{} by {reader} through {} saw {id}, deleted for good at {:.3}s",
+                        op.kind.name(),
+                        op.via,
+                        at.as_secs_f64()
+                    );
+                    out.push(flag(Invariant::DeletionExact, detail, Some(op)));
+                }
+            }
+        }
+        if READS.contains(&op.kind) && op.outcome == Outcome::Ok {
             let reader = op.users.first().map(|u| u.to_ascii_lowercase()).unwrap_or_default();
             for id in &op.seen {
                 let meant = sent.get(id.as_str()).is_some_and(|s| s.users.contains(&reader));
@@ -205,6 +244,19 @@ pub fn check(plan: &Plan, workload: &Workload, record: &Record, stores: &Stores)
         {
             let detail = format!("{} for {:?} through {} failed permanently: {why}", op.kind.name(), op.users, op.via);
             out.push(flag(Invariant::TemporaryErrors, detail, Some(op)));
+        }
+    }
+
+    // 9. What was deleted for good is not in the final store.
+    for ((host, user), ids) in stores {
+        for id in ids {
+            if let Some((at, true)) = removed.get(&(user.clone(), id.as_str())) {
+                let detail = format!(
+                    "{id} was deleted for good at {:.3}s yet is in {user}'s mailbox on {host}",
+                    at.as_secs_f64()
+                );
+                out.push(flag(Invariant::DeletionExact, detail, None));
+            }
         }
     }
 

@@ -22,6 +22,7 @@ use crate::scenario::Workload;
 use crate::world::Plan;
 
 mod deliver_many;
+mod pop3_delete;
 
 /// An operation that has not finished by then counts as unknown.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -108,8 +109,10 @@ impl Client {
         let start = now();
         let proxies = self.plan.proxies().into_iter().map(str::to_owned).collect::<Vec<_>>();
         let proxy = self.pick(&proxies).clone();
-        if kind == OpKind::DeliverMany {
-            return self.deliver_many(proxy, quiet).await;
+        match kind {
+            OpKind::DeliverMany => return self.deliver_many(proxy, quiet).await,
+            OpKind::Pop3Delete => return self.pop3_delete(proxy, quiet).await,
+            _ => {}
         }
         let intent = self.intent(kind, proxy);
         let run = self.execute(&intent);
@@ -124,12 +127,31 @@ impl Client {
             users: intent.users,
             sent: intent.sent,
             seen,
+            removed: Vec::new(),
             start,
             end: now(),
             outcome: outcome.clone(),
             quiet,
         });
         outcome
+    }
+
+    /// Records an operation that a dedicated runner (deliver-many,
+    /// pop3-delete) ran.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        kind: OpKind,
+        via: &str,
+        users: Vec<String>,
+        sent: Vec<String>,
+        start: Duration,
+        outcome: Outcome,
+        quiet: bool,
+    ) {
+        let (client, via) = (self.name.clone(), via.to_string());
+        let (seen, removed) = (Vec::new(), Vec::new());
+        self.history.push(Op { client, kind, via, users, sent, seen, removed, start, end: now(), outcome, quiet });
     }
 
     fn intent(&mut self, kind: OpKind, proxy: String) -> Intent {
@@ -161,7 +183,7 @@ impl Client {
                 intent.users = vec![login];
             }
             OpKind::RelayProbe => intent.users = vec!["victim@foreign.test".to_owned()],
-            OpKind::ImapRead | OpKind::Pop3Read | OpKind::Idle | OpKind::DeliverMany => {}
+            OpKind::ImapRead | OpKind::Pop3Read | OpKind::Idle | OpKind::DeliverMany | OpKind::Pop3Delete => {}
         }
         intent
     }
@@ -170,7 +192,7 @@ impl Client {
         let via = intent.via.as_str();
         let password = |address: &str| self.plan.user(address).map(|u| u.password.clone()).unwrap_or_default();
         match intent.kind {
-            OpKind::DeliverMany => unreachable!("run by Client::deliver_many"),
+            OpKind::DeliverMany | OpKind::Pop3Delete => unreachable!("run by their own runners"),
             OpKind::Deliver => {
                 let to: Vec<&str> = intent.users.iter().map(String::as_str).collect();
                 let message = message(&intent.sent[0], &to.join(", "));

@@ -192,21 +192,6 @@ impl Client {
         out.shuffle(&mut self.rng);
         out
     }
-
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &self,
-        kind: OpKind,
-        via: &str,
-        users: Vec<String>,
-        sent: Vec<String>,
-        start: Duration,
-        outcome: Outcome,
-        quiet: bool,
-    ) {
-        let (client, via) = (self.name.clone(), via.to_string());
-        self.history.push(Op { client, kind, via, users, sent, seen: Vec::new(), start, end: now(), outcome, quiet });
-    }
 }
 
 fn reply_outcome(reply: &SmtpReply) -> Outcome {
