@@ -109,6 +109,10 @@ pub struct Op {
     pub sent: Vec<String>,
     /// Message ids it saw (reads).
     pub seen: Vec<String>,
+    /// (UIDVALIDITY, UID, message id) of what it saw, where the protocol
+    /// tells.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub uids: Vec<(u32, u32, String)>,
     /// Message ids it removed (POP3 DELE committed by QUIT): gone for good
     /// if the outcome is ok, perhaps gone if it is unknown.
     #[serde(skip_serializing_if = "Vec::is_empty")]

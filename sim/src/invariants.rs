@@ -11,6 +11,8 @@ use crate::scenario::Workload;
 use crate::workload::client::LIVENESS_KINDS;
 use crate::world::Plan;
 
+mod uids;
+
 /// Which invariant a violation breaks (DESIGN.md numbering).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -31,12 +33,14 @@ pub enum Invariant {
     TemporaryErrors,
     /// 7. After faults heal, every client's next operation succeeds in time.
     Liveness,
+    /// 8. Per mailbox and UIDVALIDITY, UIDs are unique and increasing.
+    UidsStable,
     /// 9. A message deleted for good (POP3 DELE + QUIT +OK) never comes back.
     DeletionExact,
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 9] = [
+    pub const ALL: [Invariant; 10] = [
         Invariant::AckedNotLost,
         Invariant::NoDuplicate,
         Invariant::NoPhantom,
@@ -45,6 +49,7 @@ impl Invariant {
         Invariant::Routing,
         Invariant::TemporaryErrors,
         Invariant::Liveness,
+        Invariant::UidsStable,
         Invariant::DeletionExact,
     ];
 
@@ -58,6 +63,7 @@ impl Invariant {
             Invariant::Routing => "routing",
             Invariant::TemporaryErrors => "temporary-errors",
             Invariant::Liveness => "liveness",
+            Invariant::UidsStable => "uids-stable",
             Invariant::DeletionExact => "deletion-exact",
         }
     }
@@ -246,6 +252,9 @@ pub fn check(plan: &Plan, workload: &Workload, record: &Record, stores: &Stores)
             out.push(flag(Invariant::TemporaryErrors, detail, Some(op)));
         }
     }
+
+    // 8. UIDs as clients saw them.
+    out.extend(uids::check(record, &flag));
 
     // 9. What was deleted for good is not in the final store.
     for ((host, user), ids) in stores {

@@ -166,7 +166,7 @@ fn default_mix() -> BTreeMap<OpKind, u32> {
         (OpKind::Pop3Read, 2),
         (OpKind::Pop3Delete, 2),
         (OpKind::Idle, 1),
-        (OpKind::BadLogin, 2),
+        (OpKind::BadLogin, 3),
         (OpKind::RelayProbe, 1),
     ])
 }

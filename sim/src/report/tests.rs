@@ -11,6 +11,7 @@ fn secs(s: f64) -> Duration {
 fn op(client: &str, via: &str, start: f64, end: f64, outcome: Outcome) -> Op {
     Op {
         removed: Vec::new(),
+        uids: Vec::new(),
         client: client.into(),
         kind: OpKind::Deliver,
         via: via.into(),

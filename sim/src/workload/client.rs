@@ -116,9 +116,9 @@ impl Client {
         }
         let intent = self.intent(kind, proxy);
         let run = self.execute(&intent);
-        let (outcome, seen) = match tokio::time::timeout(OP_TIMEOUT, run).await {
+        let (outcome, observed) = match tokio::time::timeout(OP_TIMEOUT, run).await {
             Ok(result) => result,
-            Err(_) => (Outcome::Unknown(format!("no answer within {}s", OP_TIMEOUT.as_secs())), Vec::new()),
+            Err(_) => (Outcome::Unknown(format!("no answer within {}s", OP_TIMEOUT.as_secs())), Observed::default()),
         };
         self.history.push(Op {
             client: self.name.clone(),
@@ -126,7 +126,8 @@ impl Client {
             via: intent.via,
             users: intent.users,
             sent: intent.sent,
-            seen,
+            seen: observed.seen,
+            uids: observed.uids,
             removed: Vec::new(),
             start,
             end: now(),
@@ -150,8 +151,9 @@ impl Client {
         quiet: bool,
     ) {
         let (client, via) = (self.name.clone(), via.to_string());
-        let (seen, removed) = (Vec::new(), Vec::new());
-        self.history.push(Op { client, kind, via, users, sent, seen, removed, start, end: now(), outcome, quiet });
+        let (seen, uids, removed) = (Vec::new(), Vec::new(), Vec::new());
+        let end = now();
+        self.history.push(Op { client, kind, via, users, sent, seen, uids, removed, start, end, outcome, quiet });
     }
 
     fn intent(&mut self, kind: OpKind, proxy: String) -> Intent {
@@ -188,7 +190,7 @@ impl Client {
         intent
     }
 
-    async fn execute(&mut self, intent: &Intent) -> (Outcome, Vec<String>) {
+    async fn execute(&mut self, intent: &Intent) -> (Outcome, Observed) {
         let via = intent.via.as_str();
         let password = |address: &str| self.plan.user(address).map(|u| u.password.clone()).unwrap_or_default();
         match intent.kind {
@@ -196,16 +198,16 @@ impl Client {
             OpKind::Deliver => {
                 let to: Vec<&str> = intent.users.iter().map(String::as_str).collect();
                 let message = message(&intent.sent[0], &to.join(", "));
-                (deliver(via, "sim@remote.test", &to, &message).await, Vec::new())
+                (deliver(via, "sim@remote.test", &to, &message).await, Observed::default())
             }
             OpKind::RelayProbe => {
                 let message = message("relay-probe", "victim@foreign.test");
-                (deliver(via, "spammer@remote.test", &["victim@foreign.test"], &message).await, Vec::new())
+                (deliver(via, "spammer@remote.test", &["victim@foreign.test"], &message).await, Observed::default())
             }
             OpKind::Append => {
                 let user = &intent.users[0];
                 let message = message(&intent.sent[0], user);
-                (imap(via, user, &password(user), ImapTask::Append(message)).await.0, Vec::new())
+                (imap(via, user, &password(user), ImapTask::Append(message)).await.0, Observed::default())
             }
             OpKind::ImapRead => {
                 let user = &intent.users[0];
@@ -214,7 +216,7 @@ impl Client {
             OpKind::Idle => {
                 let user = &intent.users[0];
                 let wait = Duration::from_millis(self.rng.random_range(1000..8000));
-                (imap(via, user, &password(user), ImapTask::Idle(wait)).await.0, Vec::new())
+                (imap(via, user, &password(user), ImapTask::Idle(wait)).await.0, Observed::default())
             }
             OpKind::Pop3Read => {
                 let user = &intent.users[0];
@@ -227,9 +229,30 @@ impl Client {
                     1 => pop3_read(via, login, secret).await.0,
                     _ => smtp_auth(via, login, secret).await,
                 };
-                (outcome, Vec::new())
+                (outcome, Observed::default())
             }
         }
+    }
+}
+
+/// What a read saw: message ids, and (UIDVALIDITY, UID, id) where the
+/// protocol tells (IMAP UID, POP3 UIDL).
+#[derive(Debug, Default)]
+pub struct Observed {
+    pub seen: Vec<String>,
+    pub uids: Vec<(u32, u32, String)>,
+}
+
+impl Observed {
+    /// One POP3 message: its ids, and its UID and UIDVALIDITY from a UIDL
+    /// value in Dovecot's `%08Xu%08Xv` form (other forms carry none).
+    pub fn record_uidl(&mut self, unique: &str, ids: &[String]) {
+        let hex = |s: Option<&str>| s.and_then(|h| u32::from_str_radix(h, 16).ok());
+        let (uid, validity) = (hex(unique.get(..8)), hex(unique.get(8..)));
+        if let (Some(uid), Some(validity), [id], 16) = (uid, validity, ids, unique.len()) {
+            self.uids.push((validity, uid, id.clone()));
+        }
+        self.seen.extend(ids.iter().cloned());
     }
 }
 
@@ -277,14 +300,14 @@ enum ImapTask {
 
 /// Logs in through the IMAP proxy at `via` and does `task`; returns the
 /// outcome and, for reads, the ids seen in INBOX.
-async fn imap(via: &str, user: &str, password: &str, task: ImapTask) -> (Outcome, Vec<String>) {
+async fn imap(via: &str, user: &str, password: &str, task: ImapTask) -> (Outcome, Observed) {
     match imap_session(via, user, password, task).await {
-        Ok(seen) => (Outcome::Ok, seen),
-        Err(outcome) => (outcome, Vec::new()),
+        Ok(observed) => (Outcome::Ok, observed),
+        Err(outcome) => (outcome, Observed::default()),
     }
 }
 
-async fn imap_session(via: &str, user: &str, password: &str, task: ImapTask) -> Result<Vec<String>, Outcome> {
+async fn imap_session(via: &str, user: &str, password: &str, task: ImapTask) -> Result<Observed, Outcome> {
     let stream = SimNet
         .connect(&format!("{via}:{IMAP_PROXY}"))
         .await
@@ -297,14 +320,18 @@ async fn imap_session(via: &str, user: &str, password: &str, task: ImapTask) -> 
     }
     let mut session = client.login(user, password).await.map_err(|(e, _)| imap_outcome(e))?;
     let inbox = session.select("INBOX").await.map_err(imap_outcome)?;
-    let mut seen = Vec::new();
+    let mut observed = Observed::default();
     match task {
         ImapTask::Read if inbox.exists == 0 => {}
         ImapTask::Read => {
-            let stream = session.fetch("1:*", "RFC822.HEADER").await.map_err(imap_outcome)?;
+            let stream = session.fetch("1:*", "(UID RFC822.HEADER)").await.map_err(imap_outcome)?;
             let fetched: Vec<_> = stream.try_collect().await.map_err(imap_outcome)?;
             for fetch in fetched {
-                seen.extend(ids_in(fetch.header().unwrap_or_default()));
+                let ids = ids_in(fetch.header().unwrap_or_default());
+                if let (Some(validity), Some(uid), [id]) = (inbox.uid_validity, fetch.uid, ids.as_slice()) {
+                    observed.uids.push((validity, uid, id.clone()));
+                }
+                observed.seen.extend(ids);
             }
         }
         ImapTask::Append(message) => session.append("INBOX", None, None, &message).await.map_err(imap_outcome)?,
@@ -317,7 +344,7 @@ async fn imap_session(via: &str, user: &str, password: &str, task: ImapTask) -> 
         }
     }
     session.logout().await.map_err(imap_outcome)?;
-    Ok(seen)
+    Ok(observed)
 }
 
 /// Tagged NO with a temporary response code → temporary; other NO/BAD →
@@ -339,28 +366,29 @@ fn imap_outcome(e: async_imap::error::Error) -> Outcome {
 }
 
 /// Logs in through the POP3 proxy at `via` and reads every message's id.
-async fn pop3_read(via: &str, user: &str, password: &str) -> (Outcome, Vec<String>) {
+async fn pop3_read(via: &str, user: &str, password: &str) -> (Outcome, Observed) {
     let stream = match SimNet.connect(&format!("{via}:{POP3_PROXY}")).await {
         Ok(s) => s,
-        Err(e) => return (Outcome::Temporary(format!("connect: {e}")), Vec::new()),
+        Err(e) => return (Outcome::Temporary(format!("connect: {e}")), Observed::default()),
     };
     let session = async {
         let mut pop = Pop3Client::new(stream).await?;
         pop.login(user, password).await?;
-        let mut seen = Vec::new();
-        for (n, _) in pop.uidl().await? {
-            seen.extend(ids_in(&pop.top(n, 0).await?));
+        let mut observed = Observed::default();
+        for (n, unique) in pop.uidl().await? {
+            let ids = ids_in(&pop.top(n, 0).await?);
+            observed.record_uidl(&unique, &ids);
         }
         pop.quit().await?;
-        Ok::<_, Pop3Error>(seen)
+        Ok::<_, Pop3Error>(observed)
     };
     match session.await {
-        Ok(seen) => (Outcome::Ok, seen),
+        Ok(observed) => (Outcome::Ok, observed),
         Err(Pop3Error::Err(text)) if text.starts_with("[SYS/TEMP]") || text.starts_with("[IN-USE]") => {
-            (Outcome::Temporary(text), Vec::new())
+            (Outcome::Temporary(text), Observed::default())
         }
-        Err(Pop3Error::Err(text)) => (Outcome::Permanent(text), Vec::new()),
-        Err(e) => (Outcome::Unknown(e.to_string()), Vec::new()),
+        Err(Pop3Error::Err(text)) => (Outcome::Permanent(text), Observed::default()),
+        Err(e) => (Outcome::Unknown(e.to_string()), Observed::default()),
     }
 }
 

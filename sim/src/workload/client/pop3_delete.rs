@@ -18,15 +18,15 @@ impl Client {
         let wanted = self.rng.random_range(1..=2usize);
         let offset = self.rng.random_range(0..1000usize);
         let start = now();
-        let (mut seen, mut marked, mut quit_sent) = (Vec::new(), Vec::new(), false);
+        let (mut observed, mut marked, mut quit_sent) = (Observed::default(), Vec::new(), false);
         let session = async {
             let stream = SimNet.connect(&format!("{via}:{POP3_PROXY}")).await?;
             let mut pop = Pop3Client::new(stream).await?;
             pop.login(&user.address, &user.password).await?;
             let mut messages = Vec::new();
-            for (n, _) in pop.uidl().await? {
+            for (n, unique) in pop.uidl().await? {
                 let ids = ids_in(&pop.top(n, 0).await?);
-                seen.extend(ids.iter().cloned());
+                observed.record_uidl(&unique, &ids);
                 messages.push((n, ids));
             }
             for k in 0..wanted.min(messages.len()) {
@@ -61,7 +61,8 @@ impl Client {
         let users = vec![user.address.clone()];
         let (client, end) = (self.name.clone(), now());
         let kind = OpKind::Pop3Delete;
-        let op = Op { client, kind, via, users, sent: Vec::new(), seen, removed, start, end, outcome, quiet };
+        let (seen, uids, sent) = (observed.seen, observed.uids, Vec::new());
+        let op = Op { client, kind, via, users, sent, seen, uids, removed, start, end, outcome, quiet };
         self.history.push(op.clone());
         op.outcome
     }
