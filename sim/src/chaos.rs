@@ -44,34 +44,68 @@ pub const SOMETIMES: [&str; 13] = [
 /// Fewer seeds than this may miss a class by chance.
 pub const SOMETIMES_MIN_SEEDS: u64 = 50;
 
-/// The topology chaos runs for a layout: one-tier, 3 nodes, proxy-side
-/// authentication; two-tier, 2 front-ends, 2 back-ends and a failover
-/// back-end, back-end authentication. Two directory hosts in both.
-pub fn topology(layout: LayoutKind) -> Topology {
-    match layout {
-        LayoutKind::OneTier => Topology { layout, nodes: 3, directories: 2, ..Topology::default() },
-        LayoutKind::TwoTier => Topology {
-            layout,
-            front_ends: 2,
-            back_ends: 2,
-            failover: true,
-            proxy_auth: ProxyAuth::Backend,
-            directories: 2,
-            ..Topology::default()
-        },
-    }
+/// The topology chaos runs for `seed` in a layout, drawn from the seed (a
+/// stream of its own, so the fault schedule does not depend on it):
+/// one-tier with 1-5 nodes, or two-tier with 1-3 front-ends, 1-4
+/// back-ends and a failover back-end or not; authentication at the proxy
+/// or at the back-end (the back-end only, with a failover back-end, whose
+/// local users the directory cannot check); 1-3 directory servers.
+pub fn topology(seed: u64, layout: LayoutKind) -> Topology {
+    let mut runner = TestRunner::new_with_rng(Config::default(), stream(b"topology", seed));
+    let auth = || select(vec![ProxyAuth::Proxy, ProxyAuth::Backend]);
+    let drawn = match layout {
+        LayoutKind::OneTier => (1usize..=5, auth(), 1usize..=3)
+            .prop_map(move |(nodes, proxy_auth, directories)| Topology {
+                layout,
+                nodes,
+                proxy_auth,
+                directories,
+                ..Topology::default()
+            })
+            .boxed(),
+        LayoutKind::TwoTier => (1usize..=3, 1usize..=4, any::<bool>(), auth(), 1usize..=3)
+            .prop_map(move |(front_ends, back_ends, failover, proxy_auth, directories)| Topology {
+                layout,
+                front_ends,
+                back_ends,
+                failover,
+                proxy_auth: if failover { ProxyAuth::Backend } else { proxy_auth },
+                directories,
+                ..Topology::default()
+            })
+            .boxed(),
+    };
+    drawn.new_tree(&mut runner).map(|tree| tree.current()).unwrap_or_default()
 }
 
-/// The scenario chaos runs for `seed`: fixed topology and workload, a
-/// random fault schedule.
+/// One line naming a topology, for chaos reports and replays.
+pub fn describe(t: &Topology) -> String {
+    let hosts = match t.layout {
+        LayoutKind::OneTier => format!("{} node(s)", t.nodes),
+        LayoutKind::TwoTier => format!(
+            "{} front-end(s), {} back-end(s){}",
+            t.front_ends,
+            t.back_ends,
+            if t.failover { " + failover" } else { "" }
+        ),
+    };
+    let auth = match t.proxy_auth {
+        ProxyAuth::Proxy => "auth at proxy and back-end",
+        ProxyAuth::Backend => "auth at back-end",
+    };
+    format!("{}: {hosts}, {auth}, {} directory server(s)", t.layout.name(), t.directories)
+}
+
+/// The scenario chaos runs for `seed`: a topology, a fault schedule over
+/// its hosts, both drawn from the seed; a fixed workload.
 pub fn scenario(seed: u64, layout: LayoutKind) -> Scenario {
-    let topology = topology(layout);
+    let topology = topology(seed, layout);
     let workload = Workload { clients: 3, ..Workload::default() };
     let plan = Plan::new(&topology);
     let mut runner = TestRunner::new_with_rng(Config::default(), rng(seed));
     let faults = schedule(&plan, workload.clients).new_tree(&mut runner).map(|tree| tree.current()).unwrap_or_default();
     Scenario {
-        description: format!("chaos seed {seed} ({})", layout.name()),
+        description: format!("chaos seed {seed} ({})", describe(&topology)),
         seed,
         duration_secs: CHAOS_DURATION,
         quiet_secs: CHAOS_QUIET,
@@ -83,7 +117,12 @@ pub fn scenario(seed: u64, layout: LayoutKind) -> Scenario {
 }
 
 fn rng(seed: u64) -> TestRng {
-    let digest: [u8; 32] = Sha256::new().chain_update(b"chaos").chain_update(seed.to_le_bytes()).finalize().into();
+    stream(b"chaos", seed)
+}
+
+/// A random stream of its own per purpose and seed.
+fn stream(purpose: &[u8], seed: u64) -> TestRng {
+    let digest: [u8; 32] = Sha256::new().chain_update(purpose).chain_update(seed.to_le_bytes()).finalize().into();
     TestRng::from_seed(RngAlgorithm::ChaCha, &digest)
 }
 

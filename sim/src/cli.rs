@@ -191,7 +191,8 @@ pub fn chaos(args: ChaosArgs) -> anyhow::Result<bool> {
         }
         if !result.violations.is_empty() {
             bar.suspend(|| {
-                println!("seed {seed}: {} violation(s)", result.violations.len());
+                let topology = chaos::describe(&scenario.topology);
+                println!("seed {seed} ({topology}): {} violation(s)", result.violations.len());
                 print_problems(&result);
             });
             failures.push((scenario, result));
@@ -220,6 +221,7 @@ pub fn chaos(args: ChaosArgs) -> anyhow::Result<bool> {
     let Some((scenario, result)) = failures.first() else { return Ok(sometimes_ok) };
     let invariant = chaos::first_broken(result).expect("a failing run has a violation");
     println!("\nfirst failing seed {}: {invariant} violated", scenario.seed);
+    println!("topology: {}", chaos::describe(&scenario.topology));
     println!("replay: tiermail-sim replay {} --layout {}", scenario.seed, layout.name());
     if !args.no_shrink {
         let bar = ProgressBar::new_spinner();
@@ -260,6 +262,7 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
     };
     println!("{}", summary(&result));
     print_counters(&result);
+    println!("topology: {}", chaos::describe(&scenario.topology));
     println!("schedule ({} fault(s)):", scenario.faults.len());
     for f in &scenario.faults {
         let until = f.for_secs.map(|d| format!(" for {d:.1}s")).unwrap_or_default();
