@@ -20,3 +20,10 @@ pub mod store;
 
 pub use config::Config;
 pub use node::{Env, Node, StartError};
+
+/// Whether this build contains the deliberate bugs of the `sim-bugs`
+/// feature. The binary refuses to run then: such a build exists only for
+/// tiermail-sim's self-tests, and cargo can unify the feature into a node
+/// binary (`cargo build --all-features`, or a build that includes the
+/// self-tests).
+pub const DELIBERATE_BUGS: bool = cfg!(feature = "sim-bugs");
