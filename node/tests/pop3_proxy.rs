@@ -3,7 +3,7 @@
 //! initial response of `AUTH PLAIN`. One node runs the back-end and the
 //! proxy; users the map does not know go to the failover address, its own
 //! back-end, so any login name reaches a back-end. Each test has its own
-//! address (127.0.0.61, .62), as tests run side by side.
+//! address (127.0.0.71, .72), as tests run side by side.
 
 mod common;
 
@@ -48,7 +48,7 @@ fn auth_plain(to: SocketAddr, login: &str, password: &str) -> String {
 #[test]
 fn pop3_proxy_refuses_credentials_with_line_breaks() {
     let dir = tempfile::tempdir().unwrap();
-    let ip = "127.0.0.61";
+    let ip = "127.0.0.71";
     let node = start(dir.path(), ip);
     // Forwarded as is, the login would become two lines at the back-end,
     // `USER alice@example.com` and `NOOP`, whose +OK the proxy would take
@@ -74,7 +74,7 @@ fn pop3_proxy_refuses_credentials_with_line_breaks() {
 #[test]
 fn pop3_auth_plain_initial_response_may_be_255_octets() {
     let dir = tempfile::tempdir().unwrap();
-    let ip = "127.0.0.62";
+    let ip = "127.0.0.72";
     let node = start(dir.path(), ip);
     let initial = STANDARD.encode(format!("\0alice@example.com\0{LONG_PASSWORD}"));
     assert!(initial.len() > 40, "longer than RFC 2449's 40-octet argument");
