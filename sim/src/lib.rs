@@ -4,7 +4,8 @@
 // Exact replay (same seed, same trace) needs turmoil to seed tokio's own
 // randomness, which it can only do with tokio_unstable. The repository's
 // .cargo/config.toml sets it, but a RUSTFLAGS variable replaces that setting.
-#[cfg(not(tokio_unstable))]
+// rustdoc (documentation, doctests) gets no rustflags and runs no simulation.
+#[cfg(not(any(tokio_unstable, doc, doctest)))]
 compile_error!(
     "tiermail-sim must be built with `--cfg tokio_unstable`, or simulations do not replay exactly. \
      The repository's .cargo/config.toml sets it; a RUSTFLAGS environment variable overrides that file, \
