@@ -1,9 +1,11 @@
 //! Deliberate bugs, compiled only with the `sim-bugs` feature, for the
 //! simulator's self-tests: a checker that never fires proves nothing, so
 //! tiermail-sim's tests switch one of these on and require chaos to catch
-//! it. Only the test builds of `tiermail-sim` enable the feature (a
-//! dev-dependency feature, which cargo does not unify into `cargo build`),
-//! so no release binary contains this module.
+//! it. Only `cargo test -p tiermail-sim --features sim-bugs --test
+//! self_test` enables the feature (tiermail-sim's `sim-bugs`, not a
+//! dev-dependency feature, which cargo would unify into every build that
+//! includes the tests), and a `tiermail-node` binary built with it refuses
+//! to start ([`crate::DELIBERATE_BUGS`]).
 //!
 //! The switch is per thread: a turmoil simulation runs every host on the
 //! thread that runs it, so a bug switched on for one test's simulation

@@ -20,3 +20,10 @@ pub mod store;
 
 pub use config::Config;
 pub use node::{Env, Node, StartError};
+
+/// Whether this build contains the deliberate bugs of the `sim-bugs`
+/// feature. The binary refuses to run then: such a build exists only for
+/// tiermail-sim's self-tests, and cargo unifies the feature into a node
+/// binary built alongside them (`--all-features`, or tiermail-sim's
+/// `sim-bugs` feature in a workspace build).
+pub const DELIBERATE_BUGS: bool = cfg!(feature = "sim-bugs");

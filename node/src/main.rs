@@ -46,6 +46,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    if tiermail_node::DELIBERATE_BUGS {
+        eprintln!(
+            "tiermail-node: this binary was built with the `sim-bugs` feature (deliberate bugs for \
+             tiermail-sim's self-tests) and will not run; rebuild it without that feature \
+             (`cargo build -p tiermail-node`, no --features sim-bugs or --all-features)"
+        );
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     match (cli.command, cli.config) {
         (Some(Command::CheckConfig { file }), _) => match Config::load(&file) {

@@ -38,8 +38,9 @@ use crate::store::{Disk, RealDisk, SimDisk, Store};
 pub struct Env {
     pub net: Arc<dyn Net>,
     pub disk: Arc<dyn Disk>,
-    /// Wall-clock time at start; the node's clock runs on from here.
-    pub epoch: SystemTime,
+    /// Wall-clock time: real from the epoch read at start, or the
+    /// simulation's one timeline.
+    pub clock: Clock,
     /// Whether CPU-heavy work (password hashing) moves to a blocking
     /// thread. Real processes: yes; simulation: no, everything stays on the
     /// simulator's one thread so runs stay deterministic.
@@ -57,21 +58,22 @@ impl Env {
         Self {
             net: Arc::new(TokioNet),
             disk: Arc::new(RealDisk),
-            epoch,
+            clock: Clock::starting_at(epoch),
             offload_cpu: true,
             ldap: Arc::new(Ldap3Ops),
             salt,
         }
     }
 
-    /// turmoil's sockets and disk, for use inside a simulated host.
+    /// turmoil's sockets and disk, for use inside a simulated host;
+    /// `epoch` is when the simulation began (see [`Clock::simulated`]).
     pub fn simulated(epoch: SystemTime, salt: [u8; 32]) -> Self {
         let net: Arc<dyn Net> = Arc::new(SimNet);
         Self {
             ldap: Arc::new(SeamOps::new(net.clone())),
             net,
             disk: Arc::new(SimDisk),
-            epoch,
+            clock: Clock::simulated(epoch),
             offload_cpu: false,
             salt,
         }
@@ -113,7 +115,7 @@ impl Node {
                 env.disk.sync_dir(parent).map_err(data_dir_error)?;
             }
         }
-        let clock = Clock::starting_at(env.epoch);
+        let clock = env.clock;
         let maps = user_maps(&config, &env)?;
         let auth_map = config.backend_auth_map.as_ref().map(|name| maps[name].clone());
         let ctx = Arc::new(Context {

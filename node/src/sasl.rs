@@ -28,6 +28,15 @@ pub enum SaslError {
     AuthzId,
     #[error("exchange cancelled by the client")]
     Cancelled,
+    #[error("credentials must not contain CR, LF or NUL")]
+    LineBreak,
+}
+
+/// Refuses text with CR, LF or NUL: credentials end up in the line
+/// protocols' command lines (a proxy logs in to the back-end with `USER`
+/// and `PASS`), where a line break would smuggle in a second command.
+pub fn line_safe(text: &str) -> Result<&str, SaslError> {
+    if text.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) { Err(SaslError::LineBreak) } else { Ok(text) }
 }
 
 /// Decodes one base64 client response line (`*` cancels, RFC 4954).
@@ -57,12 +66,16 @@ pub fn plain(response: &[u8]) -> Result<Credentials, SaslError> {
     if !authz.is_empty() && !authz.eq_ignore_ascii_case(&login) {
         return Err(SaslError::AuthzId);
     }
+    line_safe(&login)?;
+    line_safe(&password)?;
     Ok(Credentials { login, password })
 }
 
 /// Decodes one LOGIN step (user name or password) as UTF-8.
 pub fn login_step(response: &[u8]) -> Result<String, SaslError> {
-    String::from_utf8(response.to_vec()).map_err(|_| SaslError::Malformed)
+    let text = String::from_utf8(response.to_vec()).map_err(|_| SaslError::Malformed)?;
+    line_safe(&text)?;
+    Ok(text)
 }
 
 /// Base64 for server challenges.
@@ -83,6 +96,16 @@ mod tests {
         assert_eq!(plain(b"alice\0pw"), Err(SaslError::Malformed));
         assert_eq!(plain(b"\0\0pw"), Err(SaslError::Malformed));
         assert_eq!(plain(b"\0a\0b\0c"), Err(SaslError::Malformed));
+    }
+
+    #[test]
+    fn credentials_with_line_breaks_or_nul_are_refused() {
+        assert_eq!(plain(b"\0alice@example.com\r\nNOOP\0pw"), Err(SaslError::LineBreak));
+        assert_eq!(plain(b"\0alice@example.com\0pw\nDELE 1"), Err(SaslError::LineBreak));
+        assert_eq!(plain(b"\0alice@example.com\0pw\r"), Err(SaslError::LineBreak));
+        assert_eq!(login_step(b"alice\r\nQUIT"), Err(SaslError::LineBreak));
+        assert_eq!(login_step(b"pw\0"), Err(SaslError::LineBreak));
+        assert_eq!(line_safe("pass with spaces and \u{e9}"), Ok("pass with spaces and \u{e9}"));
     }
 
     #[test]

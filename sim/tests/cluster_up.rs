@@ -274,6 +274,25 @@ fn one_tier_cluster_serves_every_account_across_nodes_and_survives_a_node_kill()
     up.stop();
 }
 
+/// `cluster ldap down|up` returns once the change is in effect: a login
+/// right after it (no wait, and none of these users cached) sees it.
+#[test]
+fn cluster_ldap_down_and_up_are_in_effect_when_the_command_returns() {
+    let up = Up::start(&["--ip-base", "127.0.0.180", "--ldap", "127.0.0.180:3389"]);
+    let via_b = up.addr("node-b", "imap_proxy");
+    // A login first, so node-b holds a connection the server must now refuse.
+    assert!(imap_login(via_b, "bob@example.com", "builder").contains("l OK"));
+    let said = up.cluster(&["ldap", "down"]);
+    let login = imap_login(via_b, "alice@example.com", "wonderland");
+    assert!(login.contains("NO [UNAVAILABLE]"), "the first login after `ldap down` returned: {login}");
+    assert!(said.contains("is down: in effect"), "{said}");
+    let said = up.cluster(&["ldap", "up"]);
+    let login = imap_login(via_b, "carol@example.com", "carol-pw");
+    assert!(login.contains("l OK"), "the first login after `ldap up` returned: {login}");
+    assert!(said.contains("is up: in effect"), "{said}");
+    up.stop();
+}
+
 #[test]
 fn two_tier_cluster_serves_every_account_through_the_front_ends() {
     let up = Up::start(&["--layout", "two-tier", "--ip-base", "127.0.0.150", "--ldap", "127.0.0.150:3389"]);

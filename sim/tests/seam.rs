@@ -100,3 +100,75 @@ async fn smtp_then_pop3_over_real_loopback() {
     assert_is_message_with_trace_headers(&retrieved);
     node.shutdown().await;
 }
+
+/// Simulated wall-clock time at the start of the run below.
+const EPOCH_SECS: u64 = 1_790_000_000;
+
+/// The time of day (seconds) of a message's Received date.
+fn received_time_of_day(message: &[u8]) -> u64 {
+    let text = String::from_utf8_lossy(message);
+    let received = text.split("\r\n\r\n").next().unwrap().split("Received:").nth(1).expect("a Received field");
+    let date = received.split(";\r\n\t").nth(1).expect("a date after ';'");
+    let time = date.split(' ').nth(4).expect("HH:MM:SS");
+    time.split(':').map(|part| part.parse::<u64>().expect("a number")).fold(0, |secs, n| secs * 60 + n)
+}
+
+/// A node crashed and restarted mid-run keeps the world's one timeline:
+/// each message's Received date is the simulated time it arrived at, so
+/// dates (and INTERNALDATE, UIDVALIDITY, Maildir names) never go backwards.
+#[test]
+fn simulated_dates_never_go_backwards_across_a_node_restart() {
+    let mut sim = turmoil::Builder::new().rng_seed(3).simulation_duration(Duration::from_secs(120)).build();
+    sim.host("node", || async {
+        let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH_SECS);
+        Node::start(config("/data", "0.0.0.0", 25, 110), Env::simulated(epoch, [7; 32])).await?.run().await;
+        Ok(())
+    });
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let slot = out.clone();
+    sim.client("client", async move {
+        let (start, mut sent_at) = (tokio::time::Instant::now(), Vec::new());
+        // The node restarts at 20 s: one message before, one after.
+        for (at, subject) in [(10, "before"), (25, "after")] {
+            tokio::time::sleep_until(start + Duration::from_secs(at)).await;
+            let now = turmoil::sim_elapsed().unwrap();
+            let message = format!("Subject: {subject}\r\n\r\nbody\r\n");
+            let reply = smtp::send(&SimNet, "node:25", "bob@elsewhere.org", &["alice@example.com"], message.as_bytes())
+                .await
+                .expect("SMTP delivery");
+            assert!(reply.is_positive(), "{reply:?}");
+            sent_at.push(now);
+        }
+        let mut pop = Pop3Client::new(SimNet.connect("node:110").await?).await?;
+        pop.login("alice@example.com", "wonderland").await?;
+        let mut read = Vec::new();
+        for (n, at) in (1..).zip(sent_at) {
+            read.push((at, pop.retr(n).await?));
+        }
+        pop.quit().await?;
+        *slot.lock().unwrap() = read;
+        Ok(())
+    });
+    let mut restarted = false;
+    while !sim.step().expect("simulation") {
+        if !restarted && sim.elapsed() >= Duration::from_secs(20) {
+            sim.crash("node");
+            sim.bounce("node");
+            restarted = true;
+        }
+    }
+    let read = out.lock().unwrap().clone();
+    assert_eq!(read.len(), 2);
+    let mut previous = 0;
+    for (sent_at, message) in read {
+        let dated = received_time_of_day(&message);
+        let expected = (EPOCH_SECS + sent_at.as_secs()) % 86_400;
+        assert!(
+            dated.abs_diff(expected) <= 2,
+            "sent at {sent_at:?} of simulated time, dated {dated} s into the day, expected about {expected}:\n{}",
+            String::from_utf8_lossy(&message)
+        );
+        assert!(dated >= previous, "a date went backwards:\n{}", String::from_utf8_lossy(&message));
+        previous = dated;
+    }
+}

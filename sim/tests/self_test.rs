@@ -1,7 +1,8 @@
 //! Self-tests of the checkers: a node with a deliberate bug (tiermail-node's
-//! `sim-bugs` feature, enabled only for these tests) must be caught by
-//! chaos within a bounded number of seeds, and the failing seed must replay
-//! to the same violation with the same trace hash.
+//! `sim-bugs` feature) must be caught by chaos within a bounded number of
+//! seeds, and the failing seed must replay to the same violation with the
+//! same trace hash. Built only with the feature:
+//! `cargo test -p tiermail-sim --features sim-bugs --test self_test`.
 
 use tiermail_node::bugs::{self, Bug};
 use tiermail_sim::chaos;

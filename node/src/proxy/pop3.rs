@@ -146,6 +146,11 @@ impl Pop3Proxy {
         _peer: SocketAddr,
     ) -> Result<(Connection, String, String), Refusal> {
         let (login, password) = (credentials.login.as_str(), credentials.password.as_str());
+        // The parser and the SASL decoder refuse them already; checked again
+        // here, where a line break would become a second back-end command.
+        if sasl::line_safe(login).and(sasl::line_safe(password)).is_err() {
+            return Err(Refusal::AuthFailed);
+        }
         let (mut backend, target) = self.ctx.connect_for(login, password).await?;
         let exchange = async {
             let greeting = self.ctx.greeting(&mut backend).await?;

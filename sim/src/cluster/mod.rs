@@ -3,7 +3,8 @@
 //! commands that act on it from a second terminal (kill, start, ldap).
 //!
 //! DIR holds everything: one config, data dir and log per node,
-//! `cluster.json` (endpoints, accounts, pids, node status) and `ldap.mode`.
+//! `cluster.json` (endpoints, accounts, pids, node status), `ldap.mode` and
+//! `ldap.applied`.
 
 pub mod layout;
 pub mod process;
@@ -19,6 +20,9 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use layout::Layout;
 use state::{ClusterState, Status};
+
+/// How long `cluster ldap` waits for `cluster up` to apply the change.
+const LDAP_APPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The local mini-cluster.
 #[derive(Debug, Args)]
@@ -214,6 +218,23 @@ fn ldap(dir: &Path, mode: LdapMode) -> Result<()> {
         LdapMode::Up => "up",
     };
     state::write_ldap_mode(dir, word)?;
-    println!("directory {} set {word} (applied by `cluster up` within 200 ms)", state.directory);
+    // `up` applies it within its poll interval and says so in ldap.applied;
+    // returning only then lets a script log in right after and see it.
+    let deadline = Instant::now() + LDAP_APPLY_TIMEOUT;
+    while state::read_ldap_applied(dir).as_deref() != Some(word) {
+        let up_pid = running(dir)?.up_pid;
+        if Instant::now() >= deadline {
+            bail!(
+                "`cluster up` (pid {up_pid}) did not apply `ldap {word}` within {} s; the directory may not be {word}",
+                LDAP_APPLY_TIMEOUT.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let effect = match mode {
+        LdapMode::Down => "connections dropped, new ones refused",
+        LdapMode::Up => "answering again",
+    };
+    println!("directory {} is {word}: in effect ({effect})", state.directory);
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! DIR's shared state: `cluster.json` (written by `cluster up`, updated by
-//! `cluster kill` / `start` under a lock) and `ldap.mode` (written by
-//! `cluster ldap`, polled by `up`).
+//! `cluster kill` / `start` under a lock), `ldap.mode` (written by
+//! `cluster ldap`, polled by `up`) and `ldap.applied` (written by `up` once
+//! the mode is in effect, awaited by `cluster ldap`).
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub const CLUSTER_JSON: &str = "cluster.json";
 pub const LDAP_MODE: &str = "ldap.mode";
+pub const LDAP_APPLIED: &str = "ldap.applied";
 const LOCK: &str = "cluster.lock";
 
 /// What a node is doing, as recorded in cluster.json.
@@ -134,13 +136,31 @@ impl Drop for Lock {
 
 /// The directory mode `cluster ldap` asks for: "up" or "down".
 pub fn read_ldap_mode(dir: &Path) -> Option<String> {
-    std::fs::read_to_string(dir.join(LDAP_MODE)).ok().map(|s| s.trim().to_owned())
+    read_word(dir, LDAP_MODE)
 }
 
 pub fn write_ldap_mode(dir: &Path, mode: &str) -> Result<()> {
-    let tmp = dir.join(format!(".{LDAP_MODE}.{}", std::process::id()));
-    std::fs::write(&tmp, format!("{mode}\n"))?;
-    std::fs::rename(&tmp, dir.join(LDAP_MODE)).context("cannot write ldap.mode")
+    write_word(dir, LDAP_MODE, mode)
+}
+
+/// The directory mode in effect, as `up` last applied it.
+pub fn read_ldap_applied(dir: &Path) -> Option<String> {
+    read_word(dir, LDAP_APPLIED)
+}
+
+pub fn write_ldap_applied(dir: &Path, mode: &str) -> Result<()> {
+    write_word(dir, LDAP_APPLIED, mode)
+}
+
+fn read_word(dir: &Path, name: &str) -> Option<String> {
+    std::fs::read_to_string(dir.join(name)).ok().map(|s| s.trim().to_owned())
+}
+
+/// Replaces DIR/`name` at once (a reader never sees half a word).
+fn write_word(dir: &Path, name: &str, word: &str) -> Result<()> {
+    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+    std::fs::write(&tmp, format!("{word}\n"))?;
+    std::fs::rename(&tmp, dir.join(name)).with_context(|| format!("cannot write {name}"))
 }
 
 /// Whether `pid` is a live process (a zombie counts as dead).

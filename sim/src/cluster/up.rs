@@ -49,6 +49,7 @@ pub fn run(dir: &Path, args: &UpArgs) -> Result<()> {
 
     // Files: one config per node; the directory starts up.
     state::write_ldap_mode(&dir, "up")?;
+    state::write_ldap_applied(&dir, "up")?;
     let mut nodes = Vec::new();
     for node in &plan.nodes {
         let config = dir.join(format!("{}.toml", node.name));
@@ -174,8 +175,13 @@ impl Supervisor {
             let down = state::read_ldap_mode(&self.dir).as_deref() == Some("down");
             if down != ldap_down {
                 ldap_down = down;
+                // In effect once set: the server reads the mode on every
+                // accept and every request.
                 control.set_mode(if down { Mode::Down } else { Mode::Normal });
                 println!("directory is now {}", if down { "DOWN (connections dropped)" } else { "up" });
+                if let Err(e) = state::write_ldap_applied(&self.dir, if down { "down" } else { "up" }) {
+                    eprintln!("tiermail-sim: {e:#}; `cluster ldap` will time out");
+                }
             }
             let mut exited: BTreeMap<String, String> = BTreeMap::new();
             for (name, child) in self.children.iter_mut() {

@@ -39,6 +39,10 @@ pub enum ParseError {
 
 /// RFC 2449: arguments are at most 40 octets; keywords 3-4 characters.
 const MAX_ARG: usize = 40;
+/// RFC 5034: AUTH's initial response is bounded by the 255-octet command
+/// line, not by the 40-octet argument limit; ordinary PLAIN credentials
+/// need more than 40.
+pub const MAX_INITIAL_RESPONSE: usize = 255;
 
 /// Parses one command line (without CRLF).
 pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
@@ -58,8 +62,19 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "PASS" => return Ok(Command::Pass(one_text(rest, "PASS password")?)),
         _ => {}
     }
-    if args.iter().any(|a| a.is_empty() || a.len() > MAX_ARG) {
+    if args.iter().any(|a| a.is_empty()) {
         return Err(ParseError::Syntax("Bad argument"));
+    }
+    for (i, arg) in args.iter().enumerate() {
+        let initial_response = keyword == "AUTH" && i == 1;
+        if initial_response && arg.len() > MAX_INITIAL_RESPONSE {
+            return Err(ParseError::Syntax(
+                "Initial response longer than 255 octets: send AUTH PLAIN alone and answer the + challenge",
+            ));
+        }
+        if !initial_response && arg.len() > MAX_ARG {
+            return Err(ParseError::Syntax("Bad argument"));
+        }
     }
     let command = match (keyword.as_str(), args.as_slice()) {
         ("CAPA", []) => Command::Capa,
@@ -122,6 +137,13 @@ mod tests {
             (b"AUTH PLAIN AGEAYg==", Command::Auth { mechanism: "PLAIN".into(), initial: Some("AGEAYg==".into()) }),
             (b"AUTH plain", Command::Auth { mechanism: "PLAIN".into(), initial: None }),
             (b"AUTH", Command::AuthList),
+            (
+                b"AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAGNvcnJlY3QtaG9yc2UtYmF0dGVyeS1zdGFwbGU=",
+                Command::Auth {
+                    mechanism: "PLAIN".into(),
+                    initial: Some("AGFsaWNlQGV4YW1wbGUuY29tAGNvcnJlY3QtaG9yc2UtYmF0dGVyeS1zdGFwbGU=".into()),
+                },
+            ),
             (b"STAT", Command::Stat),
             (b"LIST", Command::List(None)),
             (b"LIST 2", Command::List(Some(2))),
@@ -156,6 +178,20 @@ mod tests {
         for (line, reason) in table {
             assert_eq!(parse(line).unwrap_err().to_string(), *reason, "{}", String::from_utf8_lossy(line));
         }
+    }
+
+    #[test]
+    fn auth_initial_response_is_bounded_by_255_octets_not_40() {
+        let line = |initial: &str| format!("AUTH PLAIN {initial}").into_bytes();
+        let at_limit = "A".repeat(MAX_INITIAL_RESPONSE);
+        assert_eq!(
+            parse(&line(&at_limit)),
+            Ok(Command::Auth { mechanism: "PLAIN".into(), initial: Some(at_limit.clone()) })
+        );
+        let error = parse(&line(&format!("{at_limit}A"))).unwrap_err().to_string();
+        assert!(error.starts_with("Initial response longer than 255 octets"), "{error}");
+        // The mechanism name keeps RFC 2449's argument limit.
+        assert_eq!(parse(format!("AUTH {}", "P".repeat(41)).as_bytes()), Err(ParseError::Syntax("Bad argument")));
     }
 
     proptest! {
