@@ -201,3 +201,46 @@ fn limits_answer_clearly_and_the_session_goes_on() {
     assert!(reply.contains("x BAD"), "{}", &reply[..reply.len().min(200)]);
     assert!(imap_cmd(c, "n2", "NOOP").contains("n2 OK"));
 }
+
+/// Sends `prefix{n}` + CRLF, waits for the continuation, then the literal's
+/// bytes, `suffix` and CRLF; returns every line up to the tagged reply.
+fn imap_literal_cmd(c: &mut LineClient, tag: &str, prefix: &str, literal: &[u8], suffix: &str) -> String {
+    c.send(format!("{tag} {prefix}{{{}}}\r\n", literal.len()).as_bytes());
+    let go_ahead = c.line();
+    assert!(go_ahead.starts_with("+ "), "{go_ahead}");
+    c.send(literal);
+    c.send(format!("{suffix}\r\n").as_bytes());
+    let mut out = String::new();
+    loop {
+        let line = c.line();
+        assert!(!line.is_empty(), "connection closed; got so far:\n{out}");
+        out.push_str(&line);
+        if line.starts_with(&format!("{tag} ")) {
+            return out;
+        }
+    }
+}
+
+#[test]
+fn non_ascii_mailbox_names_are_refused_and_the_session_goes_on() {
+    let node = NodeProcess::start();
+    let mut c = imap_login(&node);
+    let name = "é/x".as_bytes(); // 4 bytes: é is two
+    for (tag, prefix, suffix) in [
+        ("c", "CREATE ", ""),
+        ("s", "SELECT ", ""),
+        ("e", "EXAMINE ", ""),
+        ("t", "STATUS ", " (MESSAGES)"),
+        ("a", "APPEND ", " {3+}\r\nhi!"),
+        ("u", "SUBSCRIBE ", ""),
+        ("n", "UNSUBSCRIBE ", ""),
+        ("d", "DELETE ", ""),
+        ("r", "RENAME Work ", ""),
+    ] {
+        let reply = imap_literal_cmd(&mut c, tag, prefix, name, suffix);
+        let last = reply.lines().last().unwrap_or_default().to_string();
+        assert!(last.starts_with(&format!("{tag} NO")) || last.starts_with(&format!("{tag} BAD")), "{prefix}: {reply}");
+        assert!(reply.is_ascii(), "{prefix}: reply text must be 7-bit: {reply:?}");
+        assert!(imap_cmd(&mut c, "z", "NOOP").contains("z OK"), "{prefix}: the session goes on");
+    }
+}

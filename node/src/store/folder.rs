@@ -14,14 +14,22 @@ pub const SPECIAL_USE: [(&str, &str); 4] =
 pub const MARKER_FILE: &str = "maildirfolder";
 
 /// Normalises a folder name: `INBOX` in any case becomes `INBOX`; other
-/// names must be usable as one directory name.
+/// names must be usable as one directory name. IMAP names are 7-bit
+/// (RFC 3501 5.1.3: international names travel in modified UTF-7), so 8-bit
+/// names are refused rather than stored under a name no client can send.
 pub fn normalise(name: &str) -> io::Result<String> {
     if name.eq_ignore_ascii_case("INBOX") {
         return Ok("INBOX".into());
     }
-    let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("folder name {name:?}: {why}"));
+    // The name comes from the client: escaped, so the message is 7-bit text.
+    let bad = |why: &str| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("folder name \"{}\": {why}", name.escape_default()))
+    };
     if name.is_empty() || name.len() > 255 {
         return Err(bad("must be 1 to 255 bytes"));
+    }
+    if !name.is_ascii() {
+        return Err(bad("must be 7-bit ASCII (modified UTF-7 for other characters)"));
     }
     if name.contains(['/', '\\']) || name.chars().any(|c| c.is_control()) {
         return Err(bad("must not contain '/', '\\\\' or control characters"));
@@ -61,7 +69,7 @@ mod tests {
 
     #[test]
     fn unusable_names_are_refused() {
-        for bad in ["", "a/b", "..", ".x", "x.", "a..b", "INBOX.sub", "tab\there", "../../etc"] {
+        for bad in ["", "a/b", "..", ".x", "x.", "a..b", "INBOX.sub", "tab\there", "../../etc", "é", "é/x"] {
             assert!(normalise(bad).is_err(), "{bad:?}");
         }
     }

@@ -43,16 +43,30 @@ pub struct Session {
     slot: Option<SessionSlot>,
 }
 
-/// `tag OK/NO/BAD [code] text`, for handlers' results.
+/// `tag OK/NO/BAD [code] text`, for handlers' results. The text may carry
+/// client bytes (a folder name in an error), so it is made valid IMAP text
+/// (7-bit, no CR/LF) here rather than trusted: a panic would end the session.
 pub fn status(tag: &Tag<'static>, kind: Kind, code: Option<Code<'static>>, text: &str) -> Status<'static> {
-    let text = text.to_string();
-    let tag = Some(tag.clone());
-    match kind {
-        Kind::Ok => Status::ok(tag, code, text),
-        Kind::No => Status::no(tag, code, text),
-        Kind::Bad => Status::bad(tag, code, text),
+    let kind = match kind {
+        Kind::Ok => StatusKind::Ok,
+        Kind::No => StatusKind::No,
+        Kind::Bad => StatusKind::Bad,
+    };
+    Status::Tagged(Tagged { tag: tag.clone(), body: StatusBody { kind, code, text: imap_text(text) } })
+}
+
+/// `text` as IMAP `text`: printable ASCII kept, anything else escaped
+/// (`\u{e9}`), never empty.
+pub fn imap_text(text: &str) -> Text<'static> {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == ' ' || c.is_ascii_graphic() {
+            out.push(c);
+        } else {
+            out.extend(c.escape_default());
+        }
     }
-    .expect("response texts are valid IMAP text")
+    Text::try_from(out).unwrap_or_else(|_| Text::try_from("-").expect("valid text"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,7 +197,7 @@ impl Session {
     }
 
     fn bye(&mut self, text: &str) {
-        let bye = Status::Bye(Bye { code: None, text: Text::try_from(text.to_string()).expect("valid text") });
+        let bye = Status::Bye(Bye { code: None, text: imap_text(text) });
         self.server.enqueue_status(bye);
         self.closing = true;
     }
@@ -432,6 +446,15 @@ mod tests {
         let (commands, errors) = commands_from(b"a1 FROBNICATE\r\na2 NOOP\r\n");
         assert_eq!(commands, ["a2 NOOP"]);
         assert_eq!(errors, 1);
+    }
+
+    #[test]
+    fn reply_text_built_from_client_bytes_is_escaped_not_a_panic() {
+        let tag = Tag::try_from("a").unwrap();
+        let reply = status(&tag, Kind::No, None, "folder name \"é/x\"\r\n\0: bad");
+        let Status::Tagged(Tagged { body, .. }) = reply else { panic!("tagged") };
+        assert_eq!(body.text.as_ref(), "folder name \"\\u{e9}/x\"\\r\\n\\u{0}: bad");
+        assert_eq!(imap_text("").as_ref(), "-");
     }
 
     #[test]
