@@ -18,12 +18,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
+use tracing::warn;
 
 use crate::clock::Clock;
 pub use disk::{Disk, RealDisk, SimDisk};
 pub use flags::Flags;
-use maildir::Maildir;
 pub use maildir::MessageEntry;
+use maildir::{Maildir, NewMessage};
 
 /// Names one account: `user@domain`, already validated by the config
 /// (lower case, no path separators), so it maps safely to a path.
@@ -173,8 +174,11 @@ impl Store {
         self.with_folder(account, folder, "claim recent", |inner, md| md.claim_recent(&*inner.disk)).await
     }
 
-    /// Copies messages (bytes, flags, internal date) to another folder;
-    /// returns the destination's UIDVALIDITY and (source UID, new UID) pairs.
+    /// Copies messages (bytes, flags, internal date) to another folder, all
+    /// or none (RFC 3501 6.4.7); returns the destination's UIDVALIDITY and
+    /// (source UID, new UID) pairs. The messages are read into memory
+    /// first, so the target is committed in one step without holding the
+    /// source's lock (two crossing COPYs cannot deadlock).
     pub async fn copy(
         &self,
         account: &AccountId,
@@ -183,18 +187,53 @@ impl Store {
         uids: Vec<u32>,
     ) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
         let source = self.view(account, from).await?;
-        let mut copied = Vec::new();
-        let mut validity = 0;
+        let mut originals = Vec::new();
         for entry in source.messages.iter().filter(|m| uids.contains(&m.uid)) {
-            let data = Arc::new(self.read(account, from, entry.uid).await?);
-            let (v, uid) = self.append(account, to, data, entry.flags, Some(entry.internal_date)).await?;
-            validity = v;
-            copied.push((entry.uid, uid));
+            let data = self.read(account, from, entry.uid).await?;
+            originals.push((entry.uid, data, entry.flags, entry.internal_date));
         }
-        if copied.is_empty() {
-            validity = self.view(account, to).await?.uid_validity;
+        self.change(account, to, "copy", move |inner, md| {
+            let messages: Vec<NewMessage<'_>> = originals
+                .iter()
+                .map(|(_, data, flags, date)| NewMessage { data, flags: *flags, internal_date: Some(*date) })
+                .collect();
+            let new = if messages.is_empty() {
+                Vec::new()
+            } else {
+                md.append_all(&*inner.disk, &messages, &inner.host, inner.clock.since_unix_epoch())?
+            };
+            Ok((md.uid_validity(), originals.iter().map(|(uid, ..)| *uid).zip(new).collect()))
+        })
+        .await
+    }
+
+    /// Moves messages to another folder (RFC 6851), all or none: a copy,
+    /// then an expunge from the source; if that fails (and has put the
+    /// source back), the copies of what is still in the source are
+    /// removed. Returns what [`Self::copy`] returns.
+    pub async fn move_messages(
+        &self,
+        account: &AccountId,
+        from: &str,
+        to: &str,
+        uids: Vec<u32>,
+    ) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
+        let (validity, pairs) = self.copy(account, from, to, uids).await?;
+        let moved: Vec<u32> = pairs.iter().map(|(source, _)| *source).collect();
+        let Err(e) = self.expunge(account, from, moved).await else { return Ok((validity, pairs)) };
+        // Unless the source can be read back, keep the copies: a duplicate
+        // is better than a lost message.
+        if let Ok(source) = self.snapshot(account, from).await {
+            let copies: Vec<u32> = pairs
+                .iter()
+                .filter(|(s, _)| source.messages.iter().any(|m| m.uid == *s))
+                .map(|(_, copy)| *copy)
+                .collect();
+            if let Err(undo) = self.expunge(account, to, copies).await {
+                warn!(error = %undo, "cannot remove the copies of a failed MOVE");
+            }
         }
-        Ok((validity, copied))
+        Err(e)
     }
 
     /// Subscribes to a folder's change counter.
@@ -223,7 +262,7 @@ impl Store {
             if name == "INBOX" || inner.disk.exists(&dir.join("cur")) {
                 return Err(io::Error::new(io::ErrorKind::AlreadyExists, "folder already exists"));
             }
-            create_maildir(&*inner.disk, &dir, inner.clock.since_unix_epoch())
+            create_maildir(&*inner.disk, &dir, &inner.host, inner.clock.since_unix_epoch())
         })
         .await
     }
@@ -371,12 +410,12 @@ impl Store {
             if guard.is_none() {
                 let dir = folder::dir(&root, &name);
                 if !inner.disk.exists(&root.join(uidlist::FILE_NAME)) {
-                    create_account(&*inner.disk, &root, inner.clock.since_unix_epoch())?;
+                    create_account(&*inner.disk, &root, &inner.host, inner.clock.since_unix_epoch())?;
                 }
                 if name != "INBOX" && !inner.disk.exists(&dir.join("cur")) {
                     return Err(io::Error::new(io::ErrorKind::NotFound, "no such folder"));
                 }
-                *guard = Some(Maildir::open(&*inner.disk, &dir, inner.clock.since_unix_epoch())?);
+                *guard = Some(Maildir::open(&*inner.disk, &dir, &inner.host, inner.clock.since_unix_epoch())?);
             }
             let result = f(inner, guard.as_mut().expect("loaded above"));
             if result.is_err() {
@@ -398,7 +437,7 @@ impl Store {
         let root = self.account_root(account);
         let job = move |inner: &Inner| -> io::Result<T> {
             if !inner.disk.exists(&root.join(uidlist::FILE_NAME)) {
-                create_account(&*inner.disk, &root, inner.clock.since_unix_epoch())?;
+                create_account(&*inner.disk, &root, &inner.host, inner.clock.since_unix_epoch())?;
             }
             f(inner, &root)
         };
@@ -432,13 +471,13 @@ fn read_subscriptions(disk: &dyn Disk, root: &Path) -> io::Result<Vec<String>> {
 }
 
 /// A new account: INBOX plus the special-use folders, all subscribed.
-fn create_account(disk: &dyn Disk, root: &Path, now: std::time::Duration) -> io::Result<()> {
-    Maildir::open(disk, root, now)?;
+fn create_account(disk: &dyn Disk, root: &Path, host: &str, now: std::time::Duration) -> io::Result<()> {
+    Maildir::open(disk, root, host, now)?;
     let mut subscribed = String::from("INBOX\n");
     for (name, _) in folder::SPECIAL_USE {
         let dir = folder::dir(root, name);
         if !disk.exists(&dir.join("cur")) {
-            create_maildir(disk, &dir, now)?;
+            create_maildir(disk, &dir, host, now)?;
         }
         subscribed.push_str(&format!("{name}\n"));
     }
@@ -450,8 +489,8 @@ fn create_account(disk: &dyn Disk, root: &Path, now: std::time::Duration) -> io:
 }
 
 /// Creates a Maildir++ subfolder durably.
-fn create_maildir(disk: &dyn Disk, dir: &Path, now: std::time::Duration) -> io::Result<()> {
-    Maildir::open(disk, dir, now)?;
+fn create_maildir(disk: &dyn Disk, dir: &Path, host: &str, now: std::time::Duration) -> io::Result<()> {
+    Maildir::open(disk, dir, host, now)?;
     disk.write_synced(&dir.join(folder::MARKER_FILE), b"")?;
     disk.sync_dir(dir)
 }
@@ -473,5 +512,9 @@ fn remove_maildir(disk: &dyn Disk, dir: &Path) -> io::Result<()> {
     disk.remove_dir(dir)
 }
 
+#[cfg(test)]
+mod failure_tests;
+#[cfg(test)]
+mod faulty_disk;
 #[cfg(test)]
 mod tests;

@@ -125,7 +125,7 @@ impl Session {
             io::ErrorKind::InvalidInput => status(tag, Kind::No, Some(code("CANNOT")), &text),
             _ => {
                 warn!(error = %e, "store failure");
-                status(tag, Kind::No, Some(code("SERVERBUG")), "Internal error; try again later")
+                status(tag, Kind::No, Some(code("UNAVAILABLE")), "Mail store unavailable; try again later")
             }
         }
     }

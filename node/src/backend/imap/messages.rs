@@ -229,15 +229,18 @@ impl Session {
         if folder_missing(&self.ctx.store, &account, to).await {
             return status(tag, Kind::No, Some(Code::TryCreate), "No such folder");
         }
-        let (validity, pairs) = match self.ctx.store.copy(&account, &from, to, uids.clone()).await {
+        // Both are all or nothing in the store: a NO leaves no copies.
+        let result = if moving {
+            self.ctx.store.move_messages(&account, &from, to, uids).await
+        } else {
+            self.ctx.store.copy(&account, &from, to, uids).await
+        };
+        let (validity, pairs) = match result {
             Ok(r) => r,
             Err(e) => return self.store_error(tag, &e),
         };
         let code = copy_uid(validity, &pairs);
         if moving {
-            if let Err(e) = self.ctx.store.expunge(&account, &from, uids).await {
-                return self.store_error(tag, &e);
-            }
             // MOVE reports COPYUID untagged, before the EXPUNGEs (RFC 6851).
             if let Some(code) = code {
                 self.enqueue_untagged_status(Status::ok(None, Some(code), "Moved").expect("valid"));
