@@ -244,3 +244,27 @@ fn non_ascii_mailbox_names_are_refused_and_the_session_goes_on() {
         assert!(imap_cmd(&mut c, "z", "NOOP").contains("z OK"), "{prefix}: the session goes on");
     }
 }
+
+/// The `UIDVALIDITY n` of a STATUS reply.
+fn status_uid_validity(c: &mut LineClient, tag: &str, folder: &str) -> u64 {
+    let reply = imap_cmd(c, tag, &format!("STATUS {folder} (UIDVALIDITY)"));
+    let at = reply.find("UIDVALIDITY ").unwrap_or_else(|| panic!("{reply}")) + "UIDVALIDITY ".len();
+    reply[at..].split(')').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_recreated_or_renamed_mailbox_gets_a_greater_uidvalidity() {
+    let node = NodeProcess::start();
+    let mut c = imap_login(&node);
+    assert!(imap_cmd(&mut c, "c1", "CREATE Work").contains("c1 OK"));
+    let first = status_uid_validity(&mut c, "s1", "Work");
+    assert!(imap_cmd(&mut c, "d1", "DELETE Work").contains("d1 OK"));
+    assert!(imap_cmd(&mut c, "c2", "CREATE Work").contains("c2 OK"));
+    let second = status_uid_validity(&mut c, "s2", "Work");
+    assert!(second > first, "DELETE + CREATE: {second} after {first}");
+    assert!(imap_cmd(&mut c, "c3", "CREATE Old").contains("c3 OK"));
+    assert!(imap_cmd(&mut c, "d2", "DELETE Work").contains("d2 OK"));
+    assert!(imap_cmd(&mut c, "r", "RENAME Old Work").contains("r OK"));
+    let third = status_uid_validity(&mut c, "s3", "Work");
+    assert!(third > second, "RENAME onto the name: {third} after {second}");
+}

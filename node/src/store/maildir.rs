@@ -99,8 +99,15 @@ impl Maildir {
     /// Opens the Maildir at `root`, creating it (durably) if missing, and
     /// reconciles the UID list with the files actually present: files that
     /// vanished are dropped, files delivered by others get new UIDs.
-    /// `host` names this node's own files (see the module doc).
-    pub fn open(disk: &dyn Disk, root: &Path, host: &str, now: Duration) -> io::Result<Self> {
+    /// `host` names this node's own files (see the module doc);
+    /// `new_validity` gives the UIDVALIDITY for a new UID list.
+    pub fn open(
+        disk: &dyn Disk,
+        root: &Path,
+        host: &str,
+        now: Duration,
+        new_validity: &dyn Fn() -> io::Result<u32>,
+    ) -> io::Result<Self> {
         ensure_dirs(disk, root)?;
         sweep_tmp(disk, &root.join("tmp"), now)?;
         let list_path = root.join(uidlist::FILE_NAME);
@@ -109,7 +116,7 @@ impl Maildir {
             UidList::parse(&disk.read(&list_path)?)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", list_path.display())))?
         } else {
-            UidList::new(now.as_secs().clamp(1, u32::MAX as u64) as u32)
+            UidList::new(new_validity()?)
         };
         let mut on_disk: BTreeMap<String, Option<Flags>> = BTreeMap::new();
         for name in disk.list_files(&root.join("new"))? {
@@ -376,6 +383,16 @@ impl Maildir {
         Ok(())
     }
 
+    /// Gives the folder a new UIDVALIDITY (its name now stands for other
+    /// messages: RENAME), durably; UIDs stay.
+    pub fn renew_uid_validity(&mut self, disk: &dyn Disk, validity: u32) -> io::Result<()> {
+        let mut list = self.list.clone();
+        list.uid_validity = validity;
+        write_list(disk, &self.root, &list)?;
+        self.list = list;
+        Ok(())
+    }
+
     /// Replaces the UID list atomically (write a temporary file, rename).
     fn rewrite_list(&mut self, disk: &dyn Disk) -> io::Result<()> {
         write_list(disk, &self.root, &self.list)?;
@@ -483,7 +500,7 @@ mod tests {
     use crate::store::disk::RealDisk;
 
     fn open(root: &Path) -> Maildir {
-        Maildir::open(&RealDisk, root, "h", Duration::from_secs(1_700_000_000)).unwrap()
+        Maildir::open(&RealDisk, root, "h", Duration::from_secs(1_700_000_000), &|| Ok(1_700_000_000)).unwrap()
     }
 
     #[test]

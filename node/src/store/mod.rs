@@ -10,6 +10,7 @@ pub mod flags;
 pub mod folder;
 pub mod maildir;
 pub mod uidlist;
+pub mod uidvalidity;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -84,6 +85,23 @@ struct Inner {
     host: String,
     clock: Clock,
     folders: Mutex<BTreeMap<FolderKey, Arc<Slot>>>,
+    /// Serialises the accounts' UIDVALIDITY counters (rarely taken).
+    validity: Mutex<()>,
+}
+
+impl Inner {
+    /// The account's next UIDVALIDITY (see [`uidvalidity`]).
+    fn next_validity(&self, account_root: &Path) -> io::Result<u32> {
+        let _serial = self.validity.lock().unwrap_or_else(|e| e.into_inner());
+        uidvalidity::next(&*self.disk, account_root, self.clock.since_unix_epoch())
+    }
+
+    /// Opens (creating if need be) the Maildir of `folder`.
+    fn open(&self, account_root: &Path, folder: &str) -> io::Result<Maildir> {
+        let new_validity = || self.next_validity(account_root);
+        let dir = folder::dir(account_root, folder);
+        Maildir::open(&*self.disk, &dir, &self.host, self.clock.since_unix_epoch(), &new_validity)
+    }
 }
 
 /// One folder's in-memory state.
@@ -98,7 +116,8 @@ struct Slot {
 impl Store {
     pub fn new(disk: Arc<dyn Disk>, root: PathBuf, host: &str, clock: Clock) -> Self {
         let host = host.replace(['/', ':', ',', '.'], "_");
-        Self { inner: Arc::new(Inner { disk, root, host, clock, folders: Mutex::new(BTreeMap::new()) }) }
+        let folders = Mutex::new(BTreeMap::new());
+        Self { inner: Arc::new(Inner { disk, root, host, clock, folders, validity: Mutex::new(()) }) }
     }
 
     /// Delivers `data` to an account's INBOX; returns its UID once durable.
@@ -262,7 +281,7 @@ impl Store {
             if name == "INBOX" || inner.disk.exists(&dir.join("cur")) {
                 return Err(io::Error::new(io::ErrorKind::AlreadyExists, "folder already exists"));
             }
-            create_maildir(&*inner.disk, &dir, &inner.host, inner.clock.since_unix_epoch())
+            create_maildir(inner, root, &name)
         })
         .await
     }
@@ -287,11 +306,15 @@ impl Store {
         result
     }
 
-    /// Renames a folder and the folders below it.
+    /// Renames a folder and the folders below it. The new names stand for
+    /// other messages than before, so each renamed folder first gets a new
+    /// UIDVALIDITY (under its lock; a crash before the rename leaves only a
+    /// harmless change of UIDVALIDITY).
     pub async fn rename_folder(&self, account: &AccountId, from: &str, to: &str) -> Result<(), StoreError> {
         let (from, to) = (self.checked(account, from, "rename")?, self.checked(account, to, "rename")?);
-        let result = self
-            .account_op(account, &from.clone(), "rename", move |inner, root| {
+        let source = from.clone();
+        let renames = self
+            .account_op(account, &source, "rename", move |inner, root| {
                 if from == "INBOX" || to == "INBOX" {
                     return Err(io::Error::new(io::ErrorKind::InvalidInput, "renaming INBOX is not supported"));
                 }
@@ -302,15 +325,30 @@ impl Store {
                     return Err(io::Error::new(io::ErrorKind::AlreadyExists, "target folder exists"));
                 }
                 let prefix = format!("{from}{}", folder::DELIMITER);
+                let mut renames = Vec::new();
                 for dir_name in inner.disk.list_dirs(root)? {
                     let Some(name) = folder::from_dir_name(&dir_name) else { continue };
-                    let renamed = if name == from {
-                        to.clone()
+                    if name == from {
+                        renames.push((name, to.clone()));
                     } else if let Some(rest) = name.strip_prefix(&prefix) {
-                        format!("{to}{}{rest}", folder::DELIMITER)
-                    } else {
-                        continue;
-                    };
+                        let renamed = format!("{to}{}{rest}", folder::DELIMITER);
+                        renames.push((name, renamed));
+                    }
+                }
+                Ok(renames)
+            })
+            .await?;
+        let root = self.account_root(account);
+        for (name, _) in &renames {
+            let root = root.clone();
+            self.change(account, name, "rename", move |inner, md| {
+                md.renew_uid_validity(&*inner.disk, inner.next_validity(&root)?)
+            })
+            .await?;
+        }
+        let result = self
+            .account_op(account, &source, "rename", move |inner, root| {
+                for (name, renamed) in renames {
                     inner.disk.rename(&folder::dir(root, &name), &folder::dir(root, &renamed))?;
                 }
                 inner.disk.sync_dir(root)
@@ -410,12 +448,12 @@ impl Store {
             if guard.is_none() {
                 let dir = folder::dir(&root, &name);
                 if !inner.disk.exists(&root.join(uidlist::FILE_NAME)) {
-                    create_account(&*inner.disk, &root, &inner.host, inner.clock.since_unix_epoch())?;
+                    create_account(inner, &root)?;
                 }
                 if name != "INBOX" && !inner.disk.exists(&dir.join("cur")) {
                     return Err(io::Error::new(io::ErrorKind::NotFound, "no such folder"));
                 }
-                *guard = Some(Maildir::open(&*inner.disk, &dir, &inner.host, inner.clock.since_unix_epoch())?);
+                *guard = Some(inner.open(&root, &name)?);
             }
             let result = f(inner, guard.as_mut().expect("loaded above"));
             if result.is_err() {
@@ -437,7 +475,7 @@ impl Store {
         let root = self.account_root(account);
         let job = move |inner: &Inner| -> io::Result<T> {
             if !inner.disk.exists(&root.join(uidlist::FILE_NAME)) {
-                create_account(&*inner.disk, &root, &inner.host, inner.clock.since_unix_epoch())?;
+                create_account(inner, &root)?;
             }
             f(inner, &root)
         };
@@ -471,13 +509,13 @@ fn read_subscriptions(disk: &dyn Disk, root: &Path) -> io::Result<Vec<String>> {
 }
 
 /// A new account: INBOX plus the special-use folders, all subscribed.
-fn create_account(disk: &dyn Disk, root: &Path, host: &str, now: std::time::Duration) -> io::Result<()> {
-    Maildir::open(disk, root, host, now)?;
+fn create_account(inner: &Inner, root: &Path) -> io::Result<()> {
+    let disk = &*inner.disk;
+    inner.open(root, "INBOX")?;
     let mut subscribed = String::from("INBOX\n");
     for (name, _) in folder::SPECIAL_USE {
-        let dir = folder::dir(root, name);
-        if !disk.exists(&dir.join("cur")) {
-            create_maildir(disk, &dir, host, now)?;
+        if !disk.exists(&folder::dir(root, name).join("cur")) {
+            create_maildir(inner, root, name)?;
         }
         subscribed.push_str(&format!("{name}\n"));
     }
@@ -489,10 +527,11 @@ fn create_account(disk: &dyn Disk, root: &Path, host: &str, now: std::time::Dura
 }
 
 /// Creates a Maildir++ subfolder durably.
-fn create_maildir(disk: &dyn Disk, dir: &Path, host: &str, now: std::time::Duration) -> io::Result<()> {
-    Maildir::open(disk, dir, host, now)?;
-    disk.write_synced(&dir.join(folder::MARKER_FILE), b"")?;
-    disk.sync_dir(dir)
+fn create_maildir(inner: &Inner, root: &Path, name: &str) -> io::Result<()> {
+    let dir = folder::dir(root, name);
+    inner.open(root, name)?;
+    inner.disk.write_synced(&dir.join(folder::MARKER_FILE), b"")?;
+    inner.disk.sync_dir(&dir)
 }
 
 /// Removes a Maildir++ subfolder and everything in it.

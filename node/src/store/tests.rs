@@ -1,4 +1,5 @@
 use super::*;
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 fn account(user: &str) -> AccountId {
@@ -132,4 +133,46 @@ fn simulated_crash_keeps_every_acknowledged_delivery() {
     for (i, (_, bytes)) in found.iter().enumerate() {
         assert_eq!(bytes, format!("m{i}\r\n").as_bytes());
     }
+}
+
+/// RFC 3501 2.3.1.1: a name's UIDVALIDITY must grow whenever its UIDs
+/// start over, even within one second, after a restart, and with a clock
+/// that went backwards.
+#[tokio::test]
+async fn uid_validity_grows_for_a_name_across_delete_create_rename_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |secs: u64| Clock::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+    let store = Store::new(Arc::new(RealDisk), dir.path().to_path_buf(), "test", at(1_700_000_000));
+    let alice = account("alice");
+    let mut seen: BTreeMap<String, u32> = BTreeMap::new();
+    let mut check = async |store: &Store, name: &str| {
+        let validity = store.view(&alice, name).await.unwrap().uid_validity;
+        if let Some(before) = seen.insert(name.to_string(), validity) {
+            assert!(validity > before, "{name}: UIDVALIDITY {validity} after {before}");
+        }
+    };
+    store.create_folder(&alice, "Work").await.unwrap();
+    store.create_folder(&alice, "Work.2024").await.unwrap();
+    check(&store, "Work").await;
+    check(&store, "Work.2024").await;
+    store.delete_folder(&alice, "Work.2024").await.unwrap();
+    store.create_folder(&alice, "Work.2024").await.unwrap();
+    check(&store, "Work.2024").await;
+    store.create_folder(&alice, "Jobs").await.unwrap();
+    check(&store, "Jobs").await;
+    store.delete_folder(&alice, "Jobs").await.unwrap();
+    // Jobs (and Jobs.2024) now name Work's messages: new UIDVALIDITYs.
+    store.rename_folder(&alice, "Work", "Jobs").await.unwrap();
+    check(&store, "Jobs").await;
+    check(&store, "Jobs.2024").await;
+    store.create_folder(&alice, "Work").await.unwrap();
+    check(&store, "Work").await;
+    // After a restart with a clock that went back an hour.
+    let store = Store::new(Arc::new(RealDisk), dir.path().to_path_buf(), "test", at(1_699_996_400));
+    store.delete_folder(&alice, "Work").await.unwrap();
+    store.create_folder(&alice, "Work").await.unwrap();
+    check(&store, "Work").await;
+    store.delete_folder(&alice, "Jobs.2024").await.unwrap();
+    store.rename_folder(&alice, "Work", "Jobs.2024").await.unwrap();
+    check(&store, "Jobs.2024").await;
 }
