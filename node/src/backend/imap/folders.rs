@@ -304,24 +304,37 @@ fn attribute(name: &str) -> FlagNameAttribute<'static> {
 }
 
 /// LIST wildcards: `*` matches anything, `%` anything but the delimiter.
-/// INBOX matches case-insensitively.
+/// INBOX matches case-insensitively. One pass over the pattern, tracking
+/// which prefixes of the name it can match: O(pattern × name), whatever
+/// wildcards a client sends.
 pub fn wildcard_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some(('%', rest)) => {
-                (0..=n.len()).take_while(|&i| i == 0 || n[i - 1] != folder::DELIMITER).any(|i| go(rest, &n[i..]))
-            }
-            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+    let pattern = if name == "INBOX" { pattern.to_ascii_uppercase() } else { pattern.to_string() };
+    let name: Vec<char> = name.chars().collect();
+    // matched[j]: the pattern read so far matches name[..j].
+    let mut matched = vec![false; name.len() + 1];
+    matched[0] = true;
+    for p in pattern.chars() {
+        let mut next = vec![false; name.len() + 1];
+        let mut open = false;
+        for j in 0..=name.len() {
+            next[j] = match p {
+                '*' => {
+                    open |= matched[j];
+                    open
+                }
+                '%' => {
+                    if j > 0 && name[j - 1] == folder::DELIMITER {
+                        open = false;
+                    }
+                    open |= matched[j];
+                    open
+                }
+                c => j > 0 && matched[j - 1] && name[j - 1] == c,
+            };
         }
+        matched = next;
     }
-    let (p, n) = if name == "INBOX" {
-        (pattern.to_ascii_uppercase(), name.to_string())
-    } else {
-        (pattern.to_string(), name.to_string())
-    };
-    go(&p.chars().collect::<Vec<_>>(), &n.chars().collect::<Vec<_>>())
+    matched[name.len()]
 }
 
 #[cfg(test)]
@@ -336,5 +349,22 @@ mod tests {
         assert!(wildcard_match("Work.%", "Work.2024"));
         assert!(wildcard_match("inbox", "INBOX"));
         assert!(!wildcard_match("Sent", "Sent.Old"));
+        assert!(wildcard_match("*a*%b", "xaya.b"));
+        assert!(!wildcard_match("%a%b", "xa.yb"));
+        assert!(wildcard_match("W*k", "Work"));
+    }
+
+    /// A LIST pattern is client input: many wildcards against a long name
+    /// must not take exponential time (the session, and in simulation the
+    /// whole world, would stall).
+    #[test]
+    fn list_wildcards_do_not_backtrack_exponentially() {
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let pattern = format!("{}x", "*%".repeat(20));
+            done.send(wildcard_match(&pattern, &"a.".repeat(30))).ok();
+        });
+        let matched = result.recv_timeout(std::time::Duration::from_secs(5));
+        assert_eq!(matched, Ok(false), "a 41-character pattern must be answered at once");
     }
 }
