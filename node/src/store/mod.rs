@@ -239,6 +239,9 @@ impl Store {
     ) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
         let (validity, pairs) = self.copy(account, from, to, uids).await?;
         let moved: Vec<u32> = pairs.iter().map(|(source, _)| *source).collect();
+        if moved.is_empty() {
+            return Ok((validity, pairs));
+        }
         let Err(e) = self.expunge(account, from, moved).await else { return Ok((validity, pairs)) };
         // Unless the source can be read back, keep the copies: a duplicate
         // is better than a lost message.
