@@ -202,3 +202,20 @@ async fn failed_undo_never_loses_or_doubles_a_message() {
         assert!(texts == ["first"] || texts == ["first", "second"], "{op:?}: {texts:?}");
     }
 }
+
+/// The sweep of `tmp/` is housekeeping: a disk that refuses removals (full,
+/// read-only) must not stop the folder from being read.
+#[tokio::test]
+async fn a_disk_refusing_removals_still_serves_a_folder_with_tmp_junk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (disk, store) = faulty_store(dir.path());
+    store.deliver(&alice(), message("first")).await.unwrap();
+    let junk = dir.path().join("example.com/alice/tmp/tiermail.1.M1U9.test,S=3");
+    RealDisk.write_synced(&junk, b"abc").unwrap();
+    disk.arm_stuck(Op::RemoveFile, 1, &[Op::RemoveFile]);
+    let texts: Vec<String> = bodies(&store, "INBOX").await.iter().map(|b| text_of(b).to_string()).collect();
+    assert_eq!(texts, ["first"]);
+    disk.disarm();
+    bodies(&store, "INBOX").await;
+    assert!(!junk.exists(), "swept once the disk allows it");
+}

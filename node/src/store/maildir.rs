@@ -450,11 +450,8 @@ fn sweep_tmp(disk: &dyn Disk, tmp: &Path, now: Duration) -> io::Result<()> {
         let created = name.split('.').next().and_then(|secs| secs.parse::<u64>().ok());
         let stale = created.is_some_and(|secs| secs.saturating_add(STALE_TMP.as_secs()) < now.as_secs());
         if name.starts_with(TMP_PREFIX) || name == uidlist::FILE_NAME || stale {
-            match disk.remove_file(&tmp.join(&name)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
+            // Best effort: a full or read-only disk must not stop reading.
+            let _ = disk.remove_file(&tmp.join(&name));
         }
     }
     Ok(())
