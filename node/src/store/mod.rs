@@ -42,7 +42,8 @@ impl fmt::Display for AccountId {
 }
 
 /// A store operation that failed. The store never half-acknowledges: a
-/// failed change either did not happen or is rolled back by the caller.
+/// failed change is undone by the store itself (see `maildir`), so it did
+/// not happen and a retry does not duplicate.
 #[derive(Debug, thiserror::Error)]
 #[error("{account} {folder}: {op}: {source}")]
 pub struct StoreError {
