@@ -25,7 +25,7 @@ pub const ADMIN_DN: &str = "cn=admin,dc=example,dc=com";
 pub const ADMIN_PASSWORD: &str = "admin-secret";
 pub const MAIL_USERS: &str = "cn=mail-users,ou=groups,dc=example,dc=com";
 /// uid, password, mailHost; one password scheme each (see the fixture).
-pub const USERS: [(&str, &str, &str); 14] = [
+pub const USERS: [(&str, &str, &str); 16] = [
     ("alice", "wonderland", "node-a"),
     ("bob", "builder", "node-b"),
     ("carol", "carol-pw", "node-c"),
@@ -40,6 +40,8 @@ pub const USERS: [(&str, &str, &str); 14] = [
     ("liam", "tiermail-Pa55", "node-b"),
     ("mona", "tiermail-Pa55", "node-c"),
     ("nick", "tiermail-Pa55", "node-a"),
+    ("jsmith", "jsmith-pw", "node-a"),
+    ("rosa", "rosa-pw", "node-b"),
 ];
 /// Users whose scheme ({PLAIN}, PBKDF2) slapd cannot check in a bind.
 pub const NOT_FOR_SLAPD_BINDS: [&str; 2] = ["gina", "nick"];
