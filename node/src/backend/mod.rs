@@ -8,9 +8,11 @@ pub mod smtp;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use tracing::error;
+
 use crate::clock::Clock;
-use crate::config::Limits;
-use crate::directory::usermap::{AuthResult, Route, UserMap};
+use crate::config::{Limits, parse_address};
+use crate::directory::usermap::{AuthResult, UserMap};
 use crate::directory::{AuthOutcome, LocalAccounts, Recipient};
 use crate::store::{AccountId, Store};
 
@@ -29,6 +31,12 @@ pub struct Context {
     /// When set (`[backend] auth_map`), logins and local recipients are
     /// checked in this LDAP user map instead of the local accounts.
     pub auth_map: Option<Arc<UserMap>>,
+}
+
+/// Why a user the map knows is not served here.
+enum NotServed {
+    /// Their entry has no usable canonical address to name a mailbox.
+    NoAddress,
 }
 
 /// A logged-in session's place in the per-account count; freed on drop.
@@ -51,23 +59,36 @@ impl Drop for SessionSlot {
 }
 
 impl Context {
-    /// What an SMTP recipient means here: a local account (in the auth map
-    /// when there is one, else in the config), or not.
+    /// What an SMTP recipient means here. With an auth map: a user in the
+    /// map, under their canonical address; else a config account.
     pub async fn recipient(&self, address: &str) -> Recipient {
         let Some(map) = &self.auth_map else { return self.accounts.recipient(address) };
         match self.accounts.recipient(address) {
-            Recipient::Local(_) | Recipient::UnknownLocal => match map.lookup(address).await {
-                Route::Mapped { .. } => self.account_of(address).map_or(Recipient::Invalid, Recipient::Local),
-                Route::NotInMap => Recipient::UnknownLocal,
-                Route::Unavailable(_) => Recipient::Unavailable,
+            Recipient::Local(_) | Recipient::UnknownLocal => match map.resolve(address).await {
+                // No host: not in the map, as the proxies see it.
+                Ok(Some(entry)) if entry.host.is_some() => {
+                    match self.home_mailbox(address, entry.address.as_deref()) {
+                        Ok(account) => Recipient::Local(account),
+                        Err(NotServed::NoAddress) => Recipient::Unavailable,
+                    }
+                }
+                Ok(_) => Recipient::UnknownLocal,
+                Err(_) => Recipient::Unavailable,
             },
             other => other,
         }
     }
 
-    /// The mailbox of a login or address (bare logins in the only domain).
-    fn account_of(&self, login: &str) -> Option<AccountId> {
-        self.accounts.normalise_login(login)
+    /// The mailbox of a user the map found under `user`, named after their
+    /// canonical `address`. Refusals are logged.
+    fn home_mailbox(&self, user: &str, address: Option<&str>) -> Result<AccountId, NotServed> {
+        match address.and_then(parse_address) {
+            Some(account) => Ok(account),
+            None => {
+                error!(%user, address, "the user's entry has no usable canonical address; refused");
+                Err(NotServed::NoAddress)
+            }
+        }
     }
 
     /// Takes one of the account's session slots, or `None` when it already
@@ -87,10 +108,19 @@ impl Context {
     pub async fn authenticate(&self, login: &str, password: &str) -> AuthOutcome {
         if let Some(map) = &self.auth_map {
             return match map.authenticate(login, password).await {
-                AuthResult::Accepted(identity) => match self.account_of(&identity.login) {
-                    Some(account) => AuthOutcome::Accepted(account),
-                    None => AuthOutcome::Rejected,
-                },
+                #[cfg(feature = "sim-bugs")]
+                AuthResult::Accepted(identity)
+                    if identity.dn.is_empty()
+                        && crate::bugs::active(crate::bugs::Bug::AuthPassesWhenDirectoryErrors) =>
+                {
+                    self.accounts.normalise_login(login).map_or(AuthOutcome::Rejected, AuthOutcome::Accepted)
+                }
+                AuthResult::Accepted(identity) => {
+                    match self.home_mailbox(login, identity.address.as_deref()) {
+                        Ok(account) => AuthOutcome::Accepted(account),
+                        Err(NotServed::NoAddress) => AuthOutcome::Unavailable,
+                    }
+                }
                 AuthResult::Rejected => AuthOutcome::Rejected,
                 AuthResult::Unavailable(_) => AuthOutcome::Unavailable,
             };

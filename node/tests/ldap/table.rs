@@ -176,6 +176,7 @@ async fn check_every_scheme(t: &Target, mode: AuthMode) {
     assert_eq!(identity.login, "alice@example.com");
     assert_eq!(identity.dn, user_dn("alice"));
     assert_eq!(identity.host, Some(("node-a".into(), None)));
+    assert_eq!(identity.address.as_deref(), Some("alice@example.com"));
     assert!(map.authenticate("bob", "builder").await.is_accepted(), "a bare login gets the domain");
     assert_eq!(map.authenticate("bob", "wrong").await, AuthResult::Rejected);
 }
@@ -196,6 +197,16 @@ async fn users_map_to_their_back_end(t: &Target) {
         assert_eq!(map.lookup(&format!("{uid}@example.com")).await, mapped(host, None), "{uid}");
     }
     assert_eq!(map.lookup("MALLORY").await, mapped("node-c", None), "no password, still routed");
+    // Every name of a user finds the one entry and its canonical address.
+    for name in ["jsmith", "JSmith@example.com", "john.smith@example.com", "jsmith@other.test"] {
+        let entry = map.resolve(name).await.unwrap().unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(entry.address.as_deref(), Some("john.smith@example.com"), "{name}");
+    }
+    for name in ["rosa", "sales@example.com", "SALES@example.com"] {
+        let entry = map.resolve(name).await.unwrap().unwrap_or_else(|| panic!("{name}"));
+        assert_eq!((entry.address.as_deref(), entry.host), (Some("rosa@example.com"), Some(("node-b".into(), None))));
+    }
+    assert_eq!(map.resolve("sales@other.test").await.unwrap(), None, "an alias is one address, not a uid");
     // oscar has no mailHost: a valid login that no back-end holds.
     assert_eq!(map.lookup("oscar").await, Route::NotInMap);
     let AuthResult::Accepted(oscar) = map.authenticate("oscar", "oscar-pw").await else { panic!("oscar logs in") };
