@@ -56,6 +56,12 @@ listen = "{ip}:1430"
     NodeProcess::from_config(dir, name, &config, vec![addr(ip, 2525), addr(ip, 1100), addr(ip, 1430)])
 }
 
+fn imap_login(ip: &str, user: &str, password: &str) -> String {
+    let mut c = LineClient::connect(addr(ip, 1430));
+    c.line();
+    c.cmd(&format!("a LOGIN {user} {password}"))
+}
+
 /// USER/PASS; the reply to PASS and, when logged in, the one to STAT.
 fn pop3(ip: &str, user: &str, password: &str) -> (String, Option<String>) {
     let mut c = LineClient::connect(addr(ip, 1100));
@@ -86,6 +92,42 @@ fn mailboxes(node: &NodeProcess) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+#[test]
+fn backend_refuses_logins_and_mail_for_users_homed_elsewhere() {
+    if !slapd::available() {
+        return;
+    }
+    let ldap = slapd::Slapd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = "node-a = \"127.0.0.53\"\nnode-b = \"127.0.0.54\"";
+    let a = backend(dir.path(), "node-a", "127.0.0.53", &ldap.url(), hosts);
+    let b = backend(dir.path(), "node-b", "127.0.0.54", &ldap.url(), hosts);
+
+    // alice lives on node-a: node-b answers "not here", temporarily, on
+    // every service, and keeps nothing of hers.
+    let login = imap_login("127.0.0.54", "alice@example.com", "wonderland");
+    assert!(login.starts_with("a NO [UNAVAILABLE] ") && login.contains("not on this server"), "{login}");
+    let (pass, _) = pop3("127.0.0.54", "alice@example.com", "wonderland");
+    assert!(pass.starts_with("-ERR [SYS/TEMP] ") && pass.contains("not on this server"), "{pass}");
+    let reply = rcpt("127.0.0.54", "alice@example.com");
+    assert!(reply.starts_with("451 4.") && reply.contains("not on this server"), "{reply}");
+    assert!(!b.maildir("alice").exists(), "node-b made a mailbox for alice");
+    let log = b.log();
+    assert!(log.contains("WARN") && log.contains("alice@example.com") && log.contains("node-a"), "{log}");
+    // A wrong password is still just a failed login, wherever asked.
+    let wrong = imap_login("127.0.0.54", "alice@example.com", "nope");
+    assert!(wrong.starts_with("a NO [AUTHENTICATIONFAILED]"), "{wrong}");
+
+    // Her home serves her; node-b serves its own users.
+    assert!(imap_login("127.0.0.53", "alice@example.com", "wonderland").starts_with("a OK"), "{}", a.log());
+    assert!(pop3("127.0.0.53", "alice", "wonderland").0.starts_with("+OK"));
+    assert!(rcpt("127.0.0.53", "alice@example.com").starts_with("250 "));
+    assert!(imap_login("127.0.0.54", "bob", "builder").starts_with("a OK"), "{}", b.log());
+    assert!(rcpt("127.0.0.54", "bob@example.com").starts_with("250 "));
+    // frank's mailHost names no node of ours: not here either.
+    assert!(rcpt("127.0.0.53", "frank@example.com").starts_with("451 4."));
 }
 
 #[test]

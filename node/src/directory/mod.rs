@@ -30,6 +30,10 @@ pub enum AuthOutcome {
     /// The directory could not decide (down, timing out): a temporary
     /// failure, never a pass (DESIGN invariant 3).
     Unavailable,
+    /// The credentials are right but the user's mailbox is on another node
+    /// (a back-end's answer; DESIGN invariant 10): a temporary failure,
+    /// since a proxy would have sent them home.
+    NotHere,
 }
 
 /// What a recipient address means to this node.
@@ -45,6 +49,9 @@ pub enum Recipient {
     Invalid,
     /// The directory could not say (SMTP 451 4.4.3, never a 5xx).
     Unavailable,
+    /// A local user whose mailbox is on another node (a back-end's answer;
+    /// SMTP 451, never a 5xx: a proxy would have sent the mail there).
+    NotHere,
 }
 
 /// The node's local accounts.
