@@ -23,7 +23,8 @@ pub enum Bug {
     /// temporarily.
     AuthPassesWhenDirectoryErrors,
     /// A user map hands out the route of the previous lookup (a cache keyed
-    /// by the wrong thing): sessions go to another user's back-end.
+    /// by the wrong thing): sessions go to another user's back-end, which
+    /// takes them (as back-ends did before they checked a user's home).
     StaleRoute,
 }
 

@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 use tracing::info;
 
 use crate::backend::Context;
+use crate::backend::home::OwnNames;
 use crate::backend::imap::Imap;
 use crate::backend::pop3::Pop3;
 use crate::backend::smtp::Smtp;
@@ -127,6 +128,11 @@ impl Node {
             offload_cpu: env.offload_cpu,
             sessions: Default::default(),
             auth_map,
+            own_names: OwnNames::new(
+                &config.node_name,
+                [config.smtp, config.pop3, config.imap].into_iter().flatten(),
+                &config.hosts,
+            ),
         });
         let smtp = bind(&*env.net, "SMTP", config.smtp).await?;
         let pop3 = bind(&*env.net, "POP3", config.pop3).await?;

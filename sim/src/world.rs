@@ -229,11 +229,13 @@ mod tests {
             ("gina", "node-c"),
             ("hank", "node-a"),
             ("ivan", "node-b"),
+            ("john.smith", "node-a"),
             ("judy", "node-c"),
             ("kate", "node-a"),
             ("liam", "node-b"),
             ("mona", "node-c"),
             ("nick", "node-a"),
+            ("rosa", "node-b"),
         ];
         let homes = |plan: &Plan| -> Vec<(String, String)> {
             plan.users.iter().map(|u| (u.address.clone(), u.home.clone())).collect()

@@ -155,7 +155,7 @@ async fn user_password_is_visible_to_the_admin_only() {
     ldap.simple_bind(FIXTURE_ADMIN_DN, FIXTURE_ADMIN_PASSWORD).await.unwrap().success().unwrap();
     let (entries, _) = search(&mut ldap, PEOPLE, "(uid=alice)", &[]).await;
     assert_eq!(entries[0].attrs["userPassword"], ["{SSHA}WAsKoNfKTtZszc4V/39TEKtcDm5ag9K7"]);
-    assert_eq!(search(&mut ldap, PEOPLE, "(userPassword=*)", &["1.1"]).await.0.len(), 16, "all but mallory");
+    assert_eq!(search(&mut ldap, PEOPLE, "(userPassword=*)", &["1.1"]).await.0.len(), 18, "all but mallory");
     assert!(ldap.compare(&user_dn("carol"), "userPassword", "carol-pw").await.unwrap().equal().unwrap());
     server.stop().await;
 }
@@ -164,7 +164,7 @@ async fn user_password_is_visible_to_the_admin_only() {
 async fn escaped_filter_injection_matches_nothing() {
     let server = RealServer::start(ServerConfig::fixture()).await;
     let mut ldap = server.ldap().await;
-    assert_eq!(search(&mut ldap, PEOPLE, "(uid=*)", &["1.1"]).await.0.len(), 17, "unescaped: every user");
+    assert_eq!(search(&mut ldap, PEOPLE, "(uid=*)", &["1.1"]).await.0.len(), 19, "unescaped: every user");
     for hostile in ["*", "*)(uid=*", "alice)(|(uid=*", "*)(objectClass=*))(|(uid=*", "alice\\", "\0"] {
         let filter = format!("(uid={})", ldap_escape(hostile));
         let (entries, rc) = search(&mut ldap, PEOPLE, &filter, &["1.1"]).await;
@@ -178,15 +178,15 @@ async fn substring_presence_and_boolean_filters() {
     let server = RealServer::start(ServerConfig::fixture()).await;
     let mut ldap = server.ldap().await;
     let count = async |ldap: &mut Ldap, filter: &str| search(ldap, PEOPLE, filter, &["1.1"]).await.0.len();
-    assert_eq!(count(&mut ldap, "(mailHost=*)").await, 16, "all but oscar");
-    assert_eq!(count(&mut ldap, "(mail=*@example.com)").await, 17);
+    assert_eq!(count(&mut ldap, "(mailHost=*)").await, 18, "all but oscar");
+    assert_eq!(count(&mut ldap, "(mail=*@example.com)").await, 19);
     assert_eq!(count(&mut ldap, "(uid=a*)").await, 1);
     assert_eq!(count(&mut ldap, "(cn=*BUILD*)").await, 1);
     assert_eq!(count(&mut ldap, "(cn=c*ol*s*er)").await, 1);
-    assert_eq!(count(&mut ldap, "(&(objectClass=inetOrgPerson)(mailHost=node-a))").await, 5);
-    assert_eq!(count(&mut ldap, "(|(mailHost=node-b)(mailHost=node-z))").await, 6);
-    assert_eq!(count(&mut ldap, "(&(uid=*)(!(mailHost=node-a)))").await, 12);
-    assert_eq!(count(&mut ldap, "(uid>=e)").await, 13, "erin and everyone after");
+    assert_eq!(count(&mut ldap, "(&(objectClass=inetOrgPerson)(mailHost=node-a))").await, 6);
+    assert_eq!(count(&mut ldap, "(|(mailHost=node-b)(mailHost=node-z))").await, 7);
+    assert_eq!(count(&mut ldap, "(&(uid=*)(!(mailHost=node-a)))").await, 13);
+    assert_eq!(count(&mut ldap, "(uid>=e)").await, 15, "erin and everyone after");
     assert_eq!(count(&mut ldap, "(uid<=b)").await, 1);
     assert_eq!(count(&mut ldap, "(uid~=ALICE)").await, 1);
     assert_eq!(count(&mut ldap, "(telephoneNumber=*)").await, 0);
@@ -208,8 +208,8 @@ async fn size_limit_scopes_and_missing_base() {
     };
     assert_eq!(scoped(&mut ldap, "dc=example,dc=com", Scope::Base).await, (1, 0));
     assert_eq!(scoped(&mut ldap, "dc=example,dc=com", Scope::OneLevel).await, (2, 0));
-    assert_eq!(scoped(&mut ldap, "dc=example,dc=com", Scope::Subtree).await, (25, 0));
-    assert_eq!(scoped(&mut ldap, PEOPLE, Scope::OneLevel).await, (17, 0));
+    assert_eq!(scoped(&mut ldap, "dc=example,dc=com", Scope::Subtree).await, (27, 0));
+    assert_eq!(scoped(&mut ldap, PEOPLE, Scope::OneLevel).await, (19, 0));
 
     let missing = ldap.search("ou=nowhere,dc=example,dc=com", Scope::Subtree, "(uid=*)", vec!["1.1"]).await;
     let missing = missing.unwrap().1;

@@ -30,6 +30,10 @@ pub enum AuthOutcome {
     /// The directory could not decide (down, timing out): a temporary
     /// failure, never a pass (DESIGN invariant 3).
     Unavailable,
+    /// The credentials are right but the user's mailbox is on another node
+    /// (a back-end's answer; DESIGN invariant 10): a temporary failure,
+    /// since a proxy would have sent them home.
+    NotHere,
 }
 
 /// What a recipient address means to this node.
@@ -45,6 +49,9 @@ pub enum Recipient {
     Invalid,
     /// The directory could not say (SMTP 451 4.4.3, never a 5xx).
     Unavailable,
+    /// A local user whose mailbox is on another node (a back-end's answer;
+    /// SMTP 451, never a 5xx: a proxy would have sent the mail there).
+    NotHere,
 }
 
 /// The node's local accounts.
@@ -52,11 +59,15 @@ pub enum Recipient {
 pub struct LocalAccounts {
     domains: Vec<String>,
     accounts: BTreeMap<AccountId, String>,
+    /// Checked for logins naming no account, so they cost what a wrong
+    /// password costs (see [`password::Decoy`]).
+    decoy: String,
 }
 
 impl LocalAccounts {
     pub fn from_config(config: &Config) -> Self {
-        Self { domains: config.domains.clone(), accounts: config.accounts.clone() }
+        let decoy = password::Decoy::imitating(config.accounts.values().map(String::as_str)).stored();
+        Self { domains: config.domains.clone(), accounts: config.accounts.clone(), decoy }
     }
 
     /// The node's mail domains, the first one primary.
@@ -67,12 +78,17 @@ impl LocalAccounts {
     /// Checks a login. `login` is `user@domain`, or a bare `user` when the
     /// node has exactly one domain.
     pub fn authenticate(&self, login: &str, password: &str) -> AuthOutcome {
-        let Some(id) = self.normalise_login(login) else {
-            return AuthOutcome::Rejected;
-        };
-        match self.accounts.get(&id) {
-            Some(stored) if password::verify(stored, password).unwrap_or(false) => AuthOutcome::Accepted(id),
-            _ => AuthOutcome::Rejected,
+        match self.normalise_login(login).and_then(|id| self.accounts.get_key_value(&id)) {
+            Some((id, stored)) if password::verify(stored, password).unwrap_or(false) => {
+                AuthOutcome::Accepted(id.clone())
+            }
+            Some(_) => AuthOutcome::Rejected,
+            None => {
+                // No account: as slow as a wrong password, so logins
+                // cannot tell who exists.
+                let _ = password::verify(&self.decoy, password);
+                AuthOutcome::Rejected
+            }
         }
     }
 
@@ -139,6 +155,32 @@ listen = "127.0.0.1:25"
         let a = accounts();
         for (login, pw) in [("alice", "wrong"), ("bob", "wonderland"), ("*", "wonderland"), ("alice", "")] {
             assert_eq!(a.authenticate(login, pw), AuthOutcome::Rejected, "{login}");
+        }
+    }
+
+    #[test]
+    fn unknown_users_cost_a_verification_like_a_wrong_password() {
+        let text = r#"
+[node]
+name = "n"
+data_dir = "d"
+[[domain]]
+name = "example.com"
+[[account]]
+address = "alice@example.com"
+password = "{SSHA}WAsKoNfKTtZszc4V/39TEKtcDm5ag9K7"
+[backend.smtp]
+listen = "127.0.0.1:25"
+"#;
+        let a = LocalAccounts::from_config(&Config::parse(Path::new("n.toml"), text).unwrap());
+        assert!(matches!(a.authenticate("alice", "wonderland"), AuthOutcome::Accepted(_)));
+        password::record::take();
+        assert_eq!(a.authenticate("alice", "wrong"), AuthOutcome::Rejected);
+        let wrong_password = password::record::take();
+        assert_eq!(wrong_password.len(), 1, "one hash checked");
+        for login in ["bob", "bob@example.com", "*", "alice@elsewhere.test"] {
+            assert_eq!(a.authenticate(login, "wonderland"), AuthOutcome::Rejected, "{login}");
+            assert_eq!(password::record::take(), wrong_password, "{login}: same scheme and cost as a real check");
         }
     }
 

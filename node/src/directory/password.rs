@@ -27,6 +27,11 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use subtle::ConstantTimeEq;
 
+mod decoy;
+#[cfg(test)]
+pub use decoy::record;
+pub use decoy::{Decoy, Work, work_of};
+
 /// Longest stored value we parse; real hashes are well under 300 bytes.
 const MAX_STORED_LEN: usize = 1024;
 /// Longer passwords never verify: MD5-crypt and SHA-crypt cost grows with
@@ -67,6 +72,8 @@ fn malformed(scheme: &'static str, reason: impl Into<String>) -> PasswordError {
 /// (unknown scheme or malformed), which callers treat as an authentication failure.
 pub fn verify(stored: &str, password: &str) -> Result<bool, PasswordError> {
     let parsed = parse(stored)?;
+    #[cfg(test)]
+    record::verified(stored);
     if password.len() > MAX_PASSWORD_LEN {
         return Ok(false);
     }
@@ -191,7 +198,7 @@ const AB64: GeneralPurpose = GeneralPurpose::new(
 const CRYPT64: &[u8; 64] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// Message digests used by the `{SHA}`-style and PBKDF2 schemes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Alg {
     Md5,
     Sha1,
@@ -201,6 +208,17 @@ enum Alg {
 }
 
 impl Alg {
+    /// The `{NAME}` of the unsalted digest scheme (`{SHA}`, `{SHA256}`, ...).
+    fn digest_name(self) -> &'static str {
+        match self {
+            Alg::Md5 => "MD5",
+            Alg::Sha1 => "SHA",
+            Alg::Sha256 => "SHA256",
+            Alg::Sha384 => "SHA384",
+            Alg::Sha512 => "SHA512",
+        }
+    }
+
     fn len(self) -> usize {
         match self {
             Alg::Md5 => 16,

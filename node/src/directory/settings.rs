@@ -27,8 +27,12 @@ pub const DEFAULT_POOL_SIZE: usize = 4;
 pub const DEFAULT_RETRY_DEAD_AFTER_SECS: u64 = 30;
 /// Default attribute naming the user's back-end host.
 pub const DEFAULT_HOST_ATTRIBUTE: &str = "mailHost";
-/// Default search pattern for OpenLDAP directories.
-pub const DEFAULT_OPENLDAP_PATTERN: &str = "(&(objectClass=inetOrgPerson)(|(uid=%u)(mail=%e)))";
+/// Default attribute holding the user's canonical address, which names
+/// their mailbox whatever they logged in or received mail as.
+pub const DEFAULT_ADDRESS_ATTRIBUTE: &str = "mail";
+/// Default search pattern for OpenLDAP directories: the uid (in any
+/// domain), the canonical address, or an alias in mailLocalAddress.
+pub const DEFAULT_OPENLDAP_PATTERN: &str = "(&(objectClass=inetOrgPerson)(|(uid=%u)(mail=%e)(mailLocalAddress=%e)))";
 /// Default search pattern for Active Directory: sAMAccountName is the bare
 /// user name, userPrincipalName the `user@domain` form.
 pub const DEFAULT_AD_PATTERN: &str = "(&(objectClass=user)(|(sAMAccountName=%u)(userPrincipalName=%e)))";
@@ -177,11 +181,18 @@ pub struct UserMapSection {
     /// default domain), `%e` the full login (`user@domain`, or the bare
     /// user), `%%` a literal `%`. Every substituted value is escaped
     /// (RFC 4515), so a login of `*)(uid=*` matches nobody. Must use `%u`
-    /// or `%e`. Default: `(&(objectClass=inetOrgPerson)(|(uid=%u)(mail=%e)))`
+    /// or `%e`. Default: `(&(objectClass=inetOrgPerson)(|(uid=%u)(mail=%e)(mailLocalAddress=%e)))`
     /// for OpenLDAP, `(&(objectClass=user)(|(sAMAccountName=%u)(userPrincipalName=%e)))`
     /// for Active Directory. Exactly one entry must match; more than one is
-    /// treated as no match (and logged).
+    /// treated as no match (and logged). Every name the pattern matches is
+    /// the same user: `uid=%u` matches in any domain, so with the default
+    /// `alice@any.tld` is alice (and uses her mailbox).
     pub search_pattern: Option<Spanned<String>>,
+    /// The attribute holding the user's canonical address (LDAP kinds),
+    /// which names the mailbox on the back-end whatever name or alias was
+    /// used. Default `mail`; with several values, the first. A back-end
+    /// refuses (temporarily) a user whose entry has no usable value.
+    pub address_attribute: Option<Spanned<String>>,
     /// The attribute holding the user's back-end host, as `host` or
     /// `host:port` (LDAP kinds). Default `mailHost`. An entry without it is
     /// "not in the map".
@@ -420,6 +431,7 @@ pub fn validate(dirs: &[DirectorySection], maps: &[UserMapSection]) -> Vec<Setti
                 ("base_dn", m.base_dn.as_ref().map(|s| s.span())),
                 ("search_pattern", m.search_pattern.as_ref().map(|s| s.span())),
                 ("host_attribute", m.host_attribute.as_ref().map(|s| s.span())),
+                ("address_attribute", m.address_attribute.as_ref().map(|s| s.span())),
                 ("required_group", m.required_group.as_ref().map(|s| s.span())),
             ]
         };
@@ -446,10 +458,12 @@ pub fn validate(dirs: &[DirectorySection], maps: &[UserMapSection]) -> Vec<Setti
             {
                 err(Some(p.span()), key("search_pattern"), e.to_string());
             }
-            if let Some(a) = &m.host_attribute
-                && !is_attribute(a.get_ref())
-            {
-                err(Some(a.span()), key("host_attribute"), format!("{:?} is not an attribute name", a.get_ref()));
+            for (k, attribute) in [("host_attribute", &m.host_attribute), ("address_attribute", &m.address_attribute)] {
+                if let Some(a) = attribute
+                    && !is_attribute(a.get_ref())
+                {
+                    err(Some(a.span()), key(k), format!("{:?} is not an attribute name", a.get_ref()));
+                }
             }
             for (k, dn) in [("base_dn", m.base_dn.as_ref()), ("required_group", m.required_group.as_ref())] {
                 if let Some(dn) = dn

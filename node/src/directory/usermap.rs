@@ -16,7 +16,8 @@ use super::ldap::filter::{Login, Pattern, PatternError};
 use super::ldap::{AuthMode, Authentication, Connector, Entry, Lookup, Unavailable};
 use super::local_map::{LocalMapFile, MapError};
 use super::settings::{
-    DEFAULT_AD_PATTERN, DEFAULT_HOST_ATTRIBUTE, DEFAULT_OPENLDAP_PATTERN, ServerType, UserMapKind, UserMapSection,
+    DEFAULT_AD_PATTERN, DEFAULT_ADDRESS_ATTRIBUTE, DEFAULT_HOST_ATTRIBUTE, DEFAULT_OPENLDAP_PATTERN, ServerType,
+    UserMapKind, UserMapSection,
 };
 
 /// Where a user's sessions go.
@@ -31,6 +32,18 @@ pub enum Route {
     Unavailable(Unavailable),
 }
 
+/// What the map knows of a user, whatever name or alias found them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapEntry {
+    /// The back-end host holding the mailbox, and its port when the map
+    /// names one (None: the entry names no host, not in the map for routing).
+    pub host: Option<(String, Option<u16>)>,
+    /// The canonical address that names the mailbox (the entry's
+    /// `address_attribute`, lower-cased; a local-file map's own key). None
+    /// when the entry has none.
+    pub address: Option<String>,
+}
+
 /// Who logged in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -41,6 +54,8 @@ pub struct Identity {
     /// The user's back-end host, found in the same search (None: the entry
     /// names no host, so the user is not in the map for routing).
     pub host: Option<(String, Option<u16>)>,
+    /// The user's canonical address, as in [`MapEntry::address`].
+    pub address: Option<String>,
 }
 
 /// The answer to a login through a map.
@@ -72,8 +87,9 @@ struct LdapMap {
     base_dn: String,
     pattern: Pattern,
     host_attribute: String,
+    address_attribute: String,
     required_group: Option<String>,
-    routes: Cache<String, (String, Option<u16>)>,
+    routes: Cache<String, MapEntry>,
     logins: Cache<CredentialKey, Identity>,
     salt: [u8; 32],
 }
@@ -120,6 +136,11 @@ impl UserMap {
             base_dn,
             pattern,
             host_attribute: section.host_attribute.as_ref().map_or(DEFAULT_HOST_ATTRIBUTE, |a| a.get_ref()).to_string(),
+            address_attribute: section
+                .address_attribute
+                .as_ref()
+                .map_or(DEFAULT_ADDRESS_ATTRIBUTE, |a| a.get_ref())
+                .to_string(),
             required_group: section.required_group.as_ref().map(|g| g.get_ref().clone()),
             routes: Cache::new(&section.cache),
             logins: Cache::new(&section.cache),
@@ -169,51 +190,58 @@ impl UserMap {
     }
 
     async fn find_route(&self, user: &str) -> Route {
+        match self.resolve(user).await {
+            Ok(Some(MapEntry { host: Some((host, port)), .. })) => Route::Mapped { host, port },
+            Ok(_) => Route::NotInMap,
+            Err(e) => Route::Unavailable(e),
+        }
+    }
+
+    /// What the map knows of `user` (a login, address or alias): None when
+    /// it matches nobody; an error when the map cannot answer now.
+    pub async fn resolve(&self, user: &str) -> Result<Option<MapEntry>, Unavailable> {
         let Some(login) = Login::normalise(user, self.default_domain.as_deref()) else {
-            return Route::NotInMap;
+            return Ok(None);
         };
         let key = login.address();
         let ldap = match &self.source {
             Source::LocalFile(file) => {
-                return match file.lookup(&key) {
-                    Some((host, port)) => Route::Mapped { host, port: port.or(self.default_port) },
-                    None => Route::NotInMap,
-                };
+                return Ok(file.lookup(&key).map(|(host, port)| MapEntry {
+                    host: Some((host, port.or(self.default_port))),
+                    address: Some(key),
+                }));
             }
             Source::Ldap(ldap) => ldap,
         };
         match ldap.routes.fresh(&key) {
-            Some(Cached::Positive((host, port))) => return Route::Mapped { host, port },
-            Some(Cached::Negative) => return Route::NotInMap,
+            Some(Cached::Positive(entry)) => return Ok(Some(entry)),
+            Some(Cached::Negative) => return Ok(None),
             None => {}
         }
         let filter = ldap.pattern.substitute(&login);
-        let found = match ldap.connector.find_one(&ldap.base_dn, &filter, &[ldap.host_attribute.as_str()]).await {
+        let attrs = [ldap.host_attribute.as_str(), ldap.address_attribute.as_str()];
+        let found = match ldap.connector.find_one(&ldap.base_dn, &filter, &attrs).await {
             Lookup::Found(entry) => self.admitted(ldap, &entry).await.map(|ok| ok.then_some(entry)),
             Lookup::NotFound => Ok(None),
             Lookup::Unavailable(e) => Err(e),
         };
         match found {
-            Ok(Some(entry)) => match self.host_of(ldap, &entry) {
-                Some(route) => {
-                    ldap.routes.put_positive(key, route.clone());
-                    Route::Mapped { host: route.0, port: route.1 }
-                }
-                None => {
-                    ldap.routes.put_negative(key);
-                    Route::NotInMap
-                }
-            },
+            Ok(Some(entry)) => {
+                let entry = self.map_entry(ldap, &entry);
+                ldap.routes.put_positive(key, entry.clone());
+                Ok(Some(entry))
+            }
             Ok(None) => {
                 ldap.routes.put_negative(key);
-                Route::NotInMap
+                Ok(None)
             }
+            // Only a user with a home is served stale, never a "not here".
             Err(e) => match ldap.routes.stale(&key) {
-                Some((host, port)) => {
+                Some(entry) if entry.host.is_some() => {
                     warn!(map = %self.name, user = %key, "directory unavailable; serving a stale route");
-                    Route::Mapped { host, port }
+                    Ok(Some(entry))
                 }
-                None => Route::Unavailable(e),
+                _ => Err(e),
             },
         }
     }
@@ -241,7 +269,7 @@ impl UserMap {
             None => {}
         }
         let filter = ldap.pattern.substitute(&login);
-        let attrs = [ldap.host_attribute.as_str()];
+        let attrs = [ldap.host_attribute.as_str(), ldap.address_attribute.as_str()];
         let outcome = match ldap.connector.authenticate(ldap.mode, &ldap.base_dn, &filter, &attrs, password).await {
             Authentication::Accepted(entry) => self.admitted(ldap, &entry).await.map(|ok| ok.then_some(entry)),
             Authentication::Rejected => Ok(None),
@@ -249,12 +277,14 @@ impl UserMap {
         };
         match outcome {
             Ok(Some(entry)) => {
-                let host = self.host_of(ldap, &entry);
-                let identity = Identity { login: address.clone(), dn: entry.dn, host: host.clone() };
-                match host {
-                    Some(route) => ldap.routes.put_positive(address, route),
-                    None => ldap.routes.put_negative(address),
-                }
+                let found = self.map_entry(ldap, &entry);
+                let identity = Identity {
+                    login: address.clone(),
+                    dn: entry.dn,
+                    host: found.host.clone(),
+                    address: found.address.clone(),
+                };
+                ldap.routes.put_positive(address, found);
                 ldap.logins.put_positive(key, identity.clone());
                 AuthResult::Accepted(identity)
             }
@@ -269,7 +299,7 @@ impl UserMap {
                 }
                 #[cfg(feature = "sim-bugs")]
                 None if crate::bugs::active(crate::bugs::Bug::AuthPassesWhenDirectoryErrors) => {
-                    AuthResult::Accepted(Identity { login: address, dn: String::new(), host: None })
+                    AuthResult::Accepted(Identity { login: address, dn: String::new(), host: None, address: None })
                 }
                 None => AuthResult::Unavailable(e),
             },
@@ -282,6 +312,11 @@ impl UserMap {
             None => Ok(true),
             Some(group) => ldap.connector.is_member(&entry.dn, group).await,
         }
+    }
+
+    fn map_entry(&self, ldap: &LdapMap, entry: &Entry) -> MapEntry {
+        let address = entry.first_str(&ldap.address_attribute).map(|a| a.trim().to_lowercase());
+        MapEntry { host: self.host_of(ldap, entry), address }
     }
 
     /// The entry's back-end host; None (logged) when missing or unusable.

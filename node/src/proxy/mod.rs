@@ -52,7 +52,7 @@ impl From<AuthOutcome> for ProxyAuth {
         match outcome {
             AuthOutcome::Accepted(_) => ProxyAuth::Accepted,
             AuthOutcome::Rejected => ProxyAuth::Rejected,
-            AuthOutcome::Unavailable => ProxyAuth::Unavailable,
+            AuthOutcome::Unavailable | AuthOutcome::NotHere => ProxyAuth::Unavailable,
         }
     }
 }

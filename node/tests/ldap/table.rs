@@ -25,7 +25,7 @@ pub const ADMIN_DN: &str = "cn=admin,dc=example,dc=com";
 pub const ADMIN_PASSWORD: &str = "admin-secret";
 pub const MAIL_USERS: &str = "cn=mail-users,ou=groups,dc=example,dc=com";
 /// uid, password, mailHost; one password scheme each (see the fixture).
-pub const USERS: [(&str, &str, &str); 14] = [
+pub const USERS: [(&str, &str, &str); 16] = [
     ("alice", "wonderland", "node-a"),
     ("bob", "builder", "node-b"),
     ("carol", "carol-pw", "node-c"),
@@ -40,6 +40,8 @@ pub const USERS: [(&str, &str, &str); 14] = [
     ("liam", "tiermail-Pa55", "node-b"),
     ("mona", "tiermail-Pa55", "node-c"),
     ("nick", "tiermail-Pa55", "node-a"),
+    ("jsmith", "jsmith-pw", "node-a"),
+    ("rosa", "rosa-pw", "node-b"),
 ];
 /// Users whose scheme ({PLAIN}, PBKDF2) slapd cannot check in a bind.
 pub const NOT_FOR_SLAPD_BINDS: [&str; 2] = ["gina", "nick"];
@@ -174,6 +176,7 @@ async fn check_every_scheme(t: &Target, mode: AuthMode) {
     assert_eq!(identity.login, "alice@example.com");
     assert_eq!(identity.dn, user_dn("alice"));
     assert_eq!(identity.host, Some(("node-a".into(), None)));
+    assert_eq!(identity.address.as_deref(), Some("alice@example.com"));
     assert!(map.authenticate("bob", "builder").await.is_accepted(), "a bare login gets the domain");
     assert_eq!(map.authenticate("bob", "wrong").await, AuthResult::Rejected);
 }
@@ -194,6 +197,16 @@ async fn users_map_to_their_back_end(t: &Target) {
         assert_eq!(map.lookup(&format!("{uid}@example.com")).await, mapped(host, None), "{uid}");
     }
     assert_eq!(map.lookup("MALLORY").await, mapped("node-c", None), "no password, still routed");
+    // Every name of a user finds the one entry and its canonical address.
+    for name in ["jsmith", "JSmith@example.com", "john.smith@example.com", "jsmith@other.test"] {
+        let entry = map.resolve(name).await.unwrap().unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(entry.address.as_deref(), Some("john.smith@example.com"), "{name}");
+    }
+    for name in ["rosa", "sales@example.com", "SALES@example.com"] {
+        let entry = map.resolve(name).await.unwrap().unwrap_or_else(|| panic!("{name}"));
+        assert_eq!((entry.address.as_deref(), entry.host), (Some("rosa@example.com"), Some(("node-b".into(), None))));
+    }
+    assert_eq!(map.resolve("sales@other.test").await.unwrap(), None, "an alias is one address, not a uid");
     // oscar has no mailHost: a valid login that no back-end holds.
     assert_eq!(map.lookup("oscar").await, Route::NotInMap);
     let AuthResult::Accepted(oscar) = map.authenticate("oscar", "oscar-pw").await else { panic!("oscar logs in") };

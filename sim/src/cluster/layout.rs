@@ -21,7 +21,7 @@ pub const IMAP_PROXY: u16 = 1143;
 
 /// The fixture users' clear-text passwords, as documented in the header of
 /// fixtures/directory.ldif (a unit test checks each against its hash).
-pub const FIXTURE_PASSWORDS: [(&str, &str); 15] = [
+pub const FIXTURE_PASSWORDS: [(&str, &str); 17] = [
     ("alice", "wonderland"),
     ("bob", "builder"),
     ("carol", "carol-pw"),
@@ -36,6 +36,8 @@ pub const FIXTURE_PASSWORDS: [(&str, &str); 15] = [
     ("liam", "tiermail-Pa55"),
     ("mona", "tiermail-Pa55"),
     ("nick", "tiermail-Pa55"),
+    ("jsmith", "jsmith-pw"),
+    ("rosa", "rosa-pw"),
     ("oscar", "oscar-pw"),
 ];
 
@@ -334,7 +336,7 @@ mod tests {
     fn the_fixture_passwords_match_the_directory_hashes() {
         let dir = Directory::fixture();
         let (accounts, unserved) = accounts(&dir, |h| Some(h.to_owned()));
-        assert_eq!(accounts.len(), 15, "{accounts:?}");
+        assert_eq!(accounts.len(), 17, "{accounts:?}");
         for a in &accounts {
             let pw = a.password.as_deref().unwrap();
             assert!(password::verify(&a.hash, pw).unwrap(), "{}", a.user);
@@ -361,11 +363,13 @@ mod tests {
                 ("gina@example.com", "node-c"),
                 ("hank@example.com", "node-a"),
                 ("ivan@example.com", "node-b"),
+                ("john.smith@example.com", "node-a"),
                 ("judy@example.com", "node-c"),
                 ("kate@example.com", "node-a"),
                 ("liam@example.com", "node-b"),
                 ("mona@example.com", "node-c"),
                 ("nick@example.com", "node-a"),
+                ("rosa@example.com", "node-b"),
             ]
         );
         assert!(p.accounts.iter().all(|a| a.password.is_some()), "the fixture header gives every password");

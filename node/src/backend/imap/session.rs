@@ -318,6 +318,9 @@ impl Session {
             AuthOutcome::Unavailable => {
                 status(tag, Kind::No, Some(code("UNAVAILABLE")), "Directory unavailable, try again later")
             }
+            AuthOutcome::NotHere => {
+                status(tag, Kind::No, Some(code("UNAVAILABLE")), "Your mailbox is not on this server; try again later")
+            }
         }
     }
 

@@ -138,6 +138,9 @@ impl Session {
             AuthOutcome::Unavailable => {
                 return self.send("-ERR [SYS/TEMP] Directory unavailable, try again later\r\n").await;
             }
+            AuthOutcome::NotHere => {
+                return self.send("-ERR [SYS/TEMP] Your mailbox is not on this server, try again later\r\n").await;
+            }
         };
         let Some(slot) = self.ctx.claim_session(&mailbox) else {
             info!(%mailbox, "session limit reached");

@@ -190,6 +190,7 @@ impl Session {
             Recipient::UnknownLocal => Reply::new(550, "5.1.1", "No such user here"),
             Recipient::Invalid => Reply::new(501, "5.1.3", "Bad recipient address syntax"),
             Recipient::Unavailable => Reply::new(451, "4.4.3", "Directory unavailable, try again later"),
+            Recipient::NotHere => Reply::new(451, "4.2.0", "Mailbox is not on this server, try again later"),
             Recipient::Foreign if self.user.is_none() => Reply::new(554, "5.7.1", "Relay access denied"),
             Recipient::Foreign => Reply::new(550, "5.7.1", "This node does not relay mail to other domains yet"),
         };
@@ -290,6 +291,9 @@ impl Session {
             }
             AuthOutcome::Unavailable => {
                 self.send(Reply::new(454, "4.7.0", "Temporary authentication failure, try again later")).await
+            }
+            AuthOutcome::NotHere => {
+                self.send(Reply::new(454, "4.7.0", "Your mailbox is not on this server, try again later")).await
             }
         }
     }

@@ -84,6 +84,8 @@ struct Inner {
     service: Pool,
     /// Connections used only to bind as users, never to search.
     binder: Pool,
+    /// What LDAP Password mode checks when there is no hash to check.
+    decoy: password::Decoy,
 }
 
 impl fmt::Debug for Connector {
@@ -106,7 +108,7 @@ impl Connector {
         let service =
             Pool::new(ops.clone(), servers.clone(), settings.bind.clone(), settings.timeout, settings.pool_size);
         let binder = Pool::new(ops, servers, None, settings.timeout, settings.pool_size);
-        Self { inner: Arc::new(Inner { settings, service, binder }) }
+        Self { inner: Arc::new(Inner { settings, service, binder, decoy: password::Decoy::default() }) }
     }
 
     pub fn settings(&self) -> &DirectorySettings {
@@ -166,23 +168,58 @@ impl Connector {
             wanted.push(USER_PASSWORD);
         }
         let search = Search { base, scope: Scope::Subtree, filter, attrs: &wanted, size_limit: 2 };
+        // Unknown, ambiguous and disabled users are refused, in Password
+        // mode only after as much hashing as a wrong password costs.
         let mut entry = match self.search(&search).await.map(<[Entry; 1]>::try_from) {
             Err(e) => return Authentication::Unavailable(e),
-            Ok(Ok([entry])) => entry,
-            Ok(Err(_)) => return Authentication::Rejected,
+            Ok(Ok([entry])) if !is_disabled(&entry) => Some(entry),
+            Ok(_) => None,
         };
-        if is_disabled(&entry) {
-            return Authentication::Rejected;
+        let accepted = match (mode, &mut entry) {
+            (AuthMode::Password, entry) => {
+                let stored = entry.as_mut().and_then(|e| e.attrs.remove(&USER_PASSWORD.to_ascii_lowercase()));
+                Ok(self.verify(stored.unwrap_or_default(), password).await)
+            }
+            (AuthMode::Bind, Some(entry)) => self.bind_as(&entry.dn, password).await,
+            (AuthMode::Bind, None) => Ok(false),
+        };
+        match (accepted, entry) {
+            (Ok(true), Some(entry)) => Authentication::Accepted(entry),
+            (Ok(_), _) => Authentication::Rejected,
+            (Err(e), _) => Authentication::Unavailable(e),
         }
-        let stored = entry.attrs.remove(&USER_PASSWORD.to_ascii_lowercase()).unwrap_or_default();
-        let accepted = match mode {
-            AuthMode::Password => Ok(verify_off_the_runtime(stored, password).await),
-            AuthMode::Bind => self.bind_as(&entry.dn, password).await,
-        };
-        match accepted {
-            Ok(true) => Authentication::Accepted(entry),
-            Ok(false) => Authentication::Rejected,
-            Err(e) => Authentication::Unavailable(e),
+    }
+
+    /// Whether any usable stored value accepts `password`; with none, the
+    /// decoy is checked instead (and the answer is no), so a user without
+    /// a password costs the same time as a wrong password.
+    async fn verify(&self, stored: Vec<Vec<u8>>, password: &str) -> bool {
+        let usable: Vec<String> = stored
+            .into_iter()
+            .filter_map(|value| match String::from_utf8(value) {
+                Ok(value) => Some(value),
+                Err(_) => {
+                    warn!("userPassword value is not UTF-8; ignored");
+                    None
+                }
+            })
+            .filter(|value| match password::validate(value) {
+                Ok(()) => true,
+                Err(e) => {
+                    warn!(error = %e, "unusable userPassword value");
+                    false
+                }
+            })
+            .collect();
+        match usable.first() {
+            Some(real) => {
+                self.inner.decoy.learn(real);
+                verify_off_the_runtime(usable, password).await
+            }
+            None => {
+                verify_off_the_runtime(vec![self.inner.decoy.stored()], password).await;
+                false
+            }
         }
     }
 
@@ -213,7 +250,7 @@ impl Connector {
 /// runtime (a real node) it runs on the blocking pool. On a current-thread
 /// runtime (the simulator, where everything must stay on one thread to stay
 /// deterministic) it runs in place.
-async fn verify_off_the_runtime(stored: Vec<Vec<u8>>, password: &str) -> bool {
+async fn verify_off_the_runtime(stored: Vec<String>, password: &str) -> bool {
     use tokio::runtime::{Handle, RuntimeFlavor};
     if Handle::current().runtime_flavor() != RuntimeFlavor::MultiThread {
         return verify_any(&stored, password);
@@ -228,15 +265,11 @@ async fn verify_off_the_runtime(stored: Vec<Vec<u8>>, password: &str) -> bool {
     }
 }
 
-/// Whether any stored value accepts `password`. Values that are not UTF-8
-/// or not a known scheme never match (logged, without the value).
-fn verify_any(stored: &[Vec<u8>], password: &str) -> bool {
+/// Whether any stored value accepts `password`. Values that are not a
+/// known scheme never match (logged, without the value).
+fn verify_any(stored: &[String], password: &str) -> bool {
     let mut accepted = false;
     for value in stored {
-        let Ok(value) = std::str::from_utf8(value) else {
-            warn!("userPassword value is not UTF-8; ignored");
-            continue;
-        };
         match password::verify(value, password) {
             // No early exit: every value costs its hash either way.
             Ok(ok) => accepted |= ok,
@@ -255,6 +288,7 @@ fn is_disabled(entry: &Entry) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::BoxFuture;
 
     #[test]
     fn disabled_accounts_are_recognised() {
@@ -270,24 +304,91 @@ mod tests {
         assert!(is_disabled(&entry));
     }
 
-    #[test]
-    fn any_stored_value_may_match_and_garbage_never_does() {
-        let stored = vec![b"{SSHA}broken".to_vec(), vec![0xff, 0xfe], b"secret".to_vec()];
-        assert!(verify_any(&stored, "secret"));
-        assert!(!verify_any(&stored, "Secret"));
-        assert!(!verify_any(&[], "secret"));
+    #[tokio::test]
+    async fn any_stored_value_may_match_and_garbage_never_does() {
+        let c = people();
+        let stored = || vec![b"{SSHA}broken".to_vec(), vec![0xff, 0xfe], b"secret".to_vec()];
+        assert!(c.verify(stored(), "secret").await);
+        assert!(!c.verify(stored(), "Secret").await);
+        assert!(!c.verify(Vec::new(), "secret").await);
+        assert!(!c.verify(vec![c.inner.decoy.stored().into_bytes()], "secret").await);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_real_node_checks_hashes_on_the_blocking_pool() {
-        let stored = vec![password::hash(password::Scheme::Ssha512, "secret", &[7; 16]).into_bytes()];
+        let stored = vec![password::hash(password::Scheme::Ssha512, "secret", &[7; 16])];
         assert!(verify_off_the_runtime(stored.clone(), "secret").await);
         assert!(!verify_off_the_runtime(stored, "wrong").await);
     }
 
+    /// A directory with alice (a salted SHA-512 hash), pat (disabled) and
+    /// mallory (no password); anyone else is unknown.
+    struct People;
+    struct PeopleConn;
+
+    impl LdapOps for People {
+        fn connect<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a TlsSettings,
+        ) -> BoxFuture<'a, Result<Box<dyn LdapConn>, LdapError>> {
+            Box::pin(async { Ok(Box::new(PeopleConn) as Box<dyn LdapConn>) })
+        }
+    }
+
+    impl LdapConn for PeopleConn {
+        fn simple_bind<'a>(&'a mut self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<BindResult, LdapError>> {
+            Box::pin(async { Ok(BindResult::Ok) })
+        }
+
+        fn search<'a>(&'a mut self, search: &'a Search<'a>) -> BoxFuture<'a, Result<Vec<Entry>, LdapError>> {
+            let hash = password::hash(password::Scheme::Ssha512, "secret", &[7; 16]);
+            let uid = search.filter.trim_start_matches("(uid=").trim_end_matches(')').to_owned();
+            let mut entry = Entry { dn: format!("uid={uid},dc=example"), ..Entry::default() };
+            match uid.as_str() {
+                "alice" => entry.push("userPassword", [hash.into_bytes()]),
+                "pat" => {
+                    entry.push("userPassword", [hash.into_bytes()]);
+                    entry.push("pwdAccountLockedTime", [b"000001010000Z".to_vec()]);
+                }
+                "mallory" => {}
+                _ => return Box::pin(async { Ok(Vec::new()) }),
+            }
+            Box::pin(async move { Ok(vec![entry]) })
+        }
+
+        fn unbind(self: Box<Self>) -> BoxFuture<'static, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    fn people() -> Connector {
+        let mut settings = DirectorySettings::new("d", ServerType::OpenLdap, &["ldap://d"], "dc=example");
+        settings.bind = Some(("cn=admin".into(), "pw".into()));
+        Connector::new(settings, Arc::new(People))
+    }
+
+    #[tokio::test]
+    async fn unknown_disabled_and_passwordless_logins_cost_a_verification_like_a_wrong_password() {
+        let c = people();
+        let login = |filter: &'static str, pw: &'static str| {
+            let c = c.clone();
+            async move { c.authenticate(AuthMode::Password, "dc=example", filter, &[], pw).await }
+        };
+        assert!(matches!(login("(uid=alice)", "secret").await, Authentication::Accepted(_)));
+        password::record::take();
+        assert_eq!(login("(uid=alice)", "wrong").await, Authentication::Rejected);
+        let wrong_password = password::record::take();
+        assert_eq!(wrong_password.len(), 1, "one hash checked");
+        for (filter, pw) in [("(uid=nobody)", "secret"), ("(uid=pat)", "secret"), ("(uid=mallory)", "secret")] {
+            assert_eq!(login(filter, pw).await, Authentication::Rejected, "{filter}");
+            assert_eq!(password::record::take(), wrong_password, "{filter}: same scheme and cost as a real check");
+        }
+    }
+
     #[tokio::test]
     async fn a_current_thread_runtime_checks_them_in_place() {
-        let stored = vec![b"secret".to_vec()];
+        let stored = vec!["secret".to_owned()];
         assert!(verify_off_the_runtime(stored.clone(), "secret").await);
         assert!(!verify_off_the_runtime(stored, "wrong").await);
     }
