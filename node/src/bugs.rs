@@ -26,6 +26,20 @@ pub enum Bug {
     /// by the wrong thing): sessions go to another user's back-end, which
     /// takes them (as back-ends did before they checked a user's home).
     StaleRoute,
+    /// The UID list's appends skip fsync: a crash forgets UIDs that clients
+    /// saw, and they are handed out again.
+    UidListNotSynced,
+    /// POP3 QUIT answers +OK without removing the messages marked deleted.
+    DeletedButKept,
+    /// A POP3 session cut before QUIT still removes what it marked deleted.
+    DeleteWithoutQuit,
+    /// The SMTP proxy, when a back-end fails after accepting recipients,
+    /// starts the transaction over on the next recipient's back-end (the
+    /// accepted recipients' copies are lost when DATA gets 250).
+    RestartTransactionElsewhere,
+    /// The SMTP proxy accepts foreign recipients from unauthenticated
+    /// clients (an open relay, in its RCPT answer).
+    RelayForeignRecipients,
 }
 
 thread_local! {

@@ -56,6 +56,31 @@ fn stale_routes_are_caught_in_two_tier_too() {
 }
 
 #[test]
+fn uid_list_appends_without_fsync_are_caught_as_unstable_uids() {
+    caught_within(Bug::UidListNotSynced, LayoutKind::OneTier, Invariant::UidsStable, 20);
+}
+
+#[test]
+fn a_quit_that_keeps_deleted_mail_is_caught() {
+    caught_within(Bug::DeletedButKept, LayoutKind::OneTier, Invariant::DeletionExact, 20);
+}
+
+#[test]
+fn deleting_without_quit_is_caught_as_lost_mail() {
+    caught_within(Bug::DeleteWithoutQuit, LayoutKind::OneTier, Invariant::AckedNotLost, 20);
+}
+
+#[test]
+fn a_proxy_restarting_a_transaction_elsewhere_is_caught_as_lost_mail() {
+    caught_within(Bug::RestartTransactionElsewhere, LayoutKind::OneTier, Invariant::AckedNotLost, 200);
+}
+
+#[test]
+fn a_proxy_accepting_foreign_recipients_is_caught_as_an_open_relay() {
+    caught_within(Bug::RelayForeignRecipients, LayoutKind::TwoTier, Invariant::NoOpenRelay, 20);
+}
+
+#[test]
 fn shrinking_keeps_only_the_faults_the_violation_needs() {
     // Seed search as above: the auth bug needs a directory fault to show.
     let layout = LayoutKind::OneTier;

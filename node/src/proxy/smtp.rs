@@ -195,6 +195,10 @@ impl Session {
                 return match domain {
                     None => Reply::new(501, "5.1.3", "Bad recipient address syntax"),
                     Some(d) if self.proxy.domains.contains(&d) => Reply::new(550, "5.1.1", "No such user here"),
+                    #[cfg(feature = "sim-bugs")]
+                    Some(_) if crate::bugs::active(crate::bugs::Bug::RelayForeignRecipients) => {
+                        Reply::new(250, "2.1.5", "Ok")
+                    }
                     Some(_) if !self.authenticated => Reply::new(554, "5.7.1", "Relay access denied"),
                     Some(_) => Reply::new(550, "5.7.1", "This node does not relay mail to other domains yet"),
                 };
@@ -223,7 +227,11 @@ impl Session {
             Err(e) => {
                 warn!(backend = %tx.target, error = %e, accepted = tx.rcpts.len(), "back-end failed at RCPT");
                 ctx.backends.report_failure(&target);
-                if tx.rcpts.is_empty() {
+                #[cfg(feature = "sim-bugs")]
+                let restart = crate::bugs::active(crate::bugs::Bug::RestartTransactionElsewhere);
+                #[cfg(not(feature = "sim-bugs"))]
+                let restart = false;
+                if tx.rcpts.is_empty() || restart {
                     // Nothing accepted yet: the next recipient may start over.
                     if let Some(tx) = self.tx.take() {
                         tx.backend.close().await;

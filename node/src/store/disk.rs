@@ -77,7 +77,9 @@ macro_rules! fs_disk {
                 let mut file = fs::OpenOptions::new().create(true).append(true).open(path)?;
                 file.write_all(data)?;
                 #[cfg(feature = "sim-bugs")]
-                if crate::bugs::active(crate::bugs::Bug::AckBeforeFsync) {
+                if crate::bugs::active(crate::bugs::Bug::AckBeforeFsync)
+                    || crate::bugs::active(crate::bugs::Bug::UidListNotSynced)
+                {
                     return Ok(());
                 }
                 file.sync_all()

@@ -84,7 +84,13 @@ impl Session {
                 Err(ReadError::ShuttingDown) => {
                     return self.send("-ERR [SYS/TEMP] Server shutting down, try again later\r\n").await;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    #[cfg(feature = "sim-bugs")]
+                    if crate::bugs::active(crate::bugs::Bug::DeleteWithoutQuit) {
+                        let _ = self.quit().await;
+                    }
+                    return Err(e);
+                }
             };
             match parse(&line.bytes) {
                 Ok(Command::Quit) => return self.quit().await,
@@ -238,6 +244,8 @@ impl Session {
             return self.send("+OK Bye\r\n").await;
         }
         let count = uids.len();
+        #[cfg(feature = "sim-bugs")]
+        let uids = if crate::bugs::active(crate::bugs::Bug::DeletedButKept) { Vec::new() } else { uids };
         match self.ctx.store.expunge(&drop.mailbox, "INBOX", uids).await {
             Ok(()) => {
                 info!(deleted = count, "messages removed at QUIT");
