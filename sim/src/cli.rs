@@ -30,6 +30,48 @@ pub struct RunArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct SelftestArgs {
+    /// Most seeds to try per deliberate bug.
+    #[arg(long, default_value_t = 200)]
+    pub seeds: u64,
+    /// The first seed (CI passes a fresh one).
+    #[arg(long, default_value_t = 1)]
+    pub start: u64,
+}
+
+/// `selftest`: every deliberate bug must be caught within the seed budget.
+#[cfg(feature = "sim-bugs")]
+pub fn selftest(args: SelftestArgs) -> anyhow::Result<bool> {
+    use crate::selftest::{CASES, hunt};
+    if args.seeds == 0 {
+        bail!("--seeds must be at least 1");
+    }
+    println!("hunting {} deliberate bugs, up to {} seeds each from seed {}", CASES.len(), args.seeds, args.start);
+    println!("{:<30} {:<9} {:<16} {:<7} seeds", "bug", "layout", "invariant", "caught");
+    let mut all = true;
+    for case in &CASES {
+        let found = hunt(case, args.start, args.seeds);
+        let (caught, seeds) = match found {
+            Some((n, seed)) => ("yes", format!("{n} (seed {seed})")),
+            None => ("NO", format!("none of {}", args.seeds)),
+        };
+        all &= found.is_some();
+        let bug = format!("{:?}", case.bug);
+        println!("{bug:<30} {:<9} {:<16} {caught:<7} {seeds}", case.layout.name(), case.invariant.name());
+    }
+    Ok(all)
+}
+
+/// `selftest` in a build without the deliberate bugs.
+#[cfg(not(feature = "sim-bugs"))]
+pub fn selftest(_: SelftestArgs) -> anyhow::Result<bool> {
+    bail!(
+        "the deliberate bugs are not compiled in: cargo run -p tiermail-sim --features sim-bugs -- selftest \
+         (a tiermail-node binary built that way refuses to start; rebuild it without the feature afterwards)"
+    )
+}
+
+#[derive(Args, Debug)]
 pub struct ChaosArgs {
     /// How many seeds to run.
     #[arg(long, default_value_t = 100)]

@@ -22,6 +22,8 @@ pub mod ldap_server;
 pub mod report;
 pub mod run;
 pub mod scenario;
+#[cfg(feature = "sim-bugs")]
+pub mod selftest;
 pub mod trace;
 pub mod workload;
 pub mod world;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tiermail_sim::cli::{self, BenchArgs, ChaosArgs, ReplayArgs, RunArgs};
+use tiermail_sim::cli::{self, BenchArgs, ChaosArgs, ReplayArgs, RunArgs, SelftestArgs};
 use tiermail_sim::cluster::{self, ClusterArgs};
 
 /// tiermail's deterministic cluster simulator and local mini-cluster.
@@ -25,6 +25,8 @@ enum Command {
     Replay(ReplayArgs),
     /// Simulated seconds per wall second, and chaos seeds per minute.
     Bench(BenchArgs),
+    /// How many chaos seeds each deliberate bug survives (build with --features sim-bugs).
+    Selftest(SelftestArgs),
     /// A local mini-cluster of real tiermail-node processes on 127.0.0.x, with the embedded LDAP server.
     Cluster(ClusterArgs),
 }
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::Chaos(args) => cli::chaos(args),
         Command::Replay(args) => cli::replay(args),
         Command::Bench(args) => cli::bench(args),
+        Command::Selftest(args) => cli::selftest(args),
         Command::Cluster(args) => cluster::run(args).map(|()| true),
     };
     match result {
