@@ -22,7 +22,7 @@ impl std::fmt::Debug for Credentials {
 pub enum SaslError {
     #[error("invalid base64")]
     Base64,
-    #[error("malformed PLAIN response")]
+    #[error("malformed credentials (not UTF-8, or not user NUL password)")]
     Malformed,
     #[error("authorization identity differs from the login (proxy authorization is not supported)")]
     AuthzId,
@@ -69,6 +69,13 @@ pub fn plain(response: &[u8]) -> Result<Credentials, SaslError> {
     line_safe(&login)?;
     line_safe(&password)?;
     Ok(Credentials { login, password })
+}
+
+/// IMAP LOGIN's user name and password, which must be UTF-8 and line-safe.
+/// Never repaired: a lossy conversion would make every invalid byte U+FFFD
+/// and so let one password stand for many.
+pub fn login_credentials(login: &[u8], password: &[u8]) -> Result<Credentials, SaslError> {
+    Ok(Credentials { login: login_step(login)?, password: login_step(password)? })
 }
 
 /// Decodes one LOGIN step (user name or password) as UTF-8.

@@ -100,3 +100,33 @@ fn a_flood_of_errors_gets_the_client_dropped() {
     assert!(c.line().starts_with("421 4.7.0"));
     assert!(c.is_closed());
 }
+
+/// IMAP LOGIN with bytes that are not UTF-8 is refused, not "repaired":
+/// a lossy conversion would turn every invalid byte into U+FFFD, so `\xff`
+/// would open an account whose password is "\u{FFFD}". Directly and
+/// through the proxy.
+#[test]
+fn imap_login_with_invalid_utf8_is_refused_not_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.map"), "eve@example.com 127.0.0.81\n").unwrap();
+    let config = format!(
+        "[node]\nname = \"n\"\ndata_dir = \"DATA_DIR\"\n[[domain]]\nname = \"example.com\"\n\
+         [[account]]\naddress = \"eve@example.com\"\npassword = \"\u{FFFD}\"\n\
+         [backend.imap]\nlisten = \"127.0.0.81:1430\"\n\
+         [[user_map]]\nname = \"m\"\nkind = \"local-file\"\npath = \"{}\"\n\
+         [proxy.imap]\nlisten = \"127.0.0.81:1143\"\nuser_map = \"m\"\nbackend_port = 1430\n",
+        dir.path().join("users.map").display()
+    );
+    let (direct, proxy) = ("127.0.0.81:1430".parse().unwrap(), "127.0.0.81:1143".parse().unwrap());
+    let _node = NodeProcess::from_config(dir.path(), "n", &config, vec![direct, proxy]);
+    for addr in [direct, proxy] {
+        let mut c = LineClient::connect(addr);
+        c.line();
+        c.send(b"a LOGIN eve@example.com {1+}\r\n\xff\r\n");
+        let answer = c.line();
+        assert!(!answer.starts_with("a OK"), "{addr}: {answer}");
+        c.send("b LOGIN eve@example.com {3+}\r\n\u{FFFD}\r\n".as_bytes());
+        let answer = c.line();
+        assert!(answer.starts_with("b OK"), "{addr}: the real password works: {answer}");
+    }
+}

@@ -103,9 +103,7 @@ impl ImapProxy {
                             continue;
                         }
                         CommandBody::Login { username, password } => {
-                            let login = String::from_utf8_lossy(username.as_ref()).into_owned();
-                            let password = String::from_utf8_lossy(password.declassify().as_ref()).into_owned();
-                            (tag, Ok(sasl::Credentials { login, password }))
+                            (tag, sasl::login_credentials(username.as_ref(), password.declassify().as_ref()))
                         }
                         CommandBody::Authenticate { mechanism: AuthMechanism::Plain, initial_response } => {
                             let response = match initial_response {

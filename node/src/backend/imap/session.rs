@@ -271,9 +271,10 @@ impl Session {
             }
             (_, _, CommandBody::Id { parameters }) => (self.id(&tag, parameters), true),
             (false, _, CommandBody::Login { username, password }) => {
-                let login = String::from_utf8_lossy(username.as_ref()).into_owned();
-                let password = String::from_utf8_lossy(password.declassify().as_ref()).into_owned();
-                (self.login(&tag, &login, &password).await, true)
+                match crate::sasl::login_credentials(username.as_ref(), password.declassify().as_ref()) {
+                    Ok(c) => (self.login(&tag, &c.login, &c.password).await, true),
+                    Err(e) => (status(&tag, Kind::Bad, None, &e.to_string()), true),
+                }
             }
             (false, _, _) => (status(&tag, Kind::Bad, None, "Log in first"), true),
             (true, _, CommandBody::Login { .. }) => (status(&tag, Kind::Bad, None, "Already logged in"), true),
