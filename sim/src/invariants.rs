@@ -116,6 +116,22 @@ struct Sent<'a> {
     op: &'a Op,
 }
 
+/// Invariant 8 once more, with each mailbox as the store reopens it after
+/// the final crash ([`crate::reopen`]) as the last read.
+pub fn check_reopened(record: &Record, reopened: Vec<Op>) -> Vec<Violation> {
+    let mut all = record.clone();
+    all.ops.extend(reopened);
+    let flag = |invariant, detail: String, op: Option<&Op>| Violation {
+        invariant,
+        detail,
+        at: op.map(|o| o.end),
+        hosts: op.map(|o| vec![o.client.clone(), o.via.clone()]).unwrap_or_default(),
+    };
+    let reopened = |v: &Violation| v.hosts.first().is_some_and(|c| c == crate::reopen::REOPEN_CLIENT);
+    // What the clients' own reads show is reported by `check` already.
+    uids::check(&all, &flag).into_iter().filter(reopened).collect()
+}
+
 /// Checks every invariant on a run's history and final stores.
 pub fn check(plan: &Plan, workload: &Workload, record: &Record, stores: &Stores) -> Vec<Violation> {
     let mut out = Vec::new();

@@ -19,6 +19,7 @@ pub mod faults;
 pub mod history;
 pub mod invariants;
 pub mod ldap_server;
+pub mod reopen;
 pub mod report;
 pub mod run;
 pub mod scenario;

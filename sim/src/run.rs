@@ -6,14 +6,14 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 use tiermail_node::shutdown::Shutdown;
-use tiermail_node::store::{Disk, SimDisk};
+use tiermail_node::store::SimDisk;
 use tiermail_node::{Config, Env, Node};
 use turmoil::fs::FsHandle;
 
@@ -21,9 +21,10 @@ use crate::faults::{self, Controls, DiskControl, FaultyDisk, Fired};
 use crate::history::{History, Outcome, Record};
 use crate::invariants::{self, Violation};
 use crate::ldap_server::{Directory, DirectoryControl, ServerConfig};
+use crate::reopen;
 use crate::scenario::{Fault, Scenario};
 use crate::trace;
-use crate::workload::client::{self, Client, OP_TIMEOUT};
+use crate::workload::client::{Client, OP_TIMEOUT};
 use crate::world::{LDAP_PORT, Plan};
 
 /// Wall-clock time at the start of every simulation (2026-09-21).
@@ -178,10 +179,11 @@ fn simulate(scenario: &Scenario) -> RunResult {
     for node in plan.backends() {
         faults::crash(&mut sim, &controls, node, &[]);
     }
-    let stores = read_stores(&filesystems.borrow());
+    let (stores, reopened) = reopen::read_stores(&filesystems.borrow(), Path::new(DATA_DIR), sim_time);
     trace::uncaptured(|| drop(sim));
     let record = history.snapshot();
     let mut violations = invariants::check(&plan, &scenario.workload, &record, &stores);
+    violations.extend(invariants::check_reopened(&record, reopened));
     if let Some(error) = run_error {
         violations.push(Violation {
             invariant: invariants::Invariant::Liveness,
@@ -327,40 +329,6 @@ async fn node_host(
             }
         }
     }
-}
-
-/// Reads every mailbox of every back-end through its simulated filesystem.
-fn read_stores(filesystems: &BTreeMap<String, FsHandle>) -> Stores {
-    let mut stores = Stores::new();
-    for (host, handle) in filesystems {
-        let _guard = handle.enter();
-        let disk = SimDisk;
-        let data = PathBuf::from(DATA_DIR);
-        for domain in disk.list_dirs(&data).unwrap_or_default() {
-            for user in disk.list_dirs(&data.join(&domain)).unwrap_or_default() {
-                let root = data.join(&domain).join(&user);
-                let mut folders = vec![root.clone()];
-                for sub in disk.list_dirs(&root).unwrap_or_default() {
-                    if sub.starts_with('.') {
-                        folders.push(root.join(sub));
-                    }
-                }
-                let mut ids = Vec::new();
-                for folder in folders {
-                    for part in ["new", "cur"] {
-                        let dir = folder.join(part);
-                        for file in disk.list_files(&dir).unwrap_or_default() {
-                            if let Ok(bytes) = disk.read(&dir.join(&file)) {
-                                ids.extend(client::ids_in(&bytes));
-                            }
-                        }
-                    }
-                }
-                stores.insert((host.clone(), format!("{user}@{domain}")), ids);
-            }
-        }
-    }
-    stores
 }
 
 fn counters(fired: &Fired, controls: &Controls, record: &Record, stores: &Stores) -> BTreeMap<String, u64> {
