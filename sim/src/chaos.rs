@@ -26,8 +26,9 @@ pub const MAX_CHAOS_FAULTS: usize = 6;
 /// seen at least once: every fault class, and clients meeting temporary
 /// errors and broken sessions. A class that never fires means the
 /// schedules stopped exercising it.
-pub const SOMETIMES: [&str; 13] = [
+pub const SOMETIMES: [&str; 14] = [
     "fault-crash",
+    "fault-freeze",
     "fault-partition",
     "fault-partition-oneway",
     "fault-directory-down",
@@ -143,7 +144,8 @@ pub fn schedule(plan: &Plan, clients: usize) -> impl Strategy<Value = Vec<Schedu
         prop_oneof![3 => server_pair, 1 => client_pair]
     };
     let fault = prop_oneof![
-        3 => select(nodes).prop_map(|host| Fault::Crash { host }),
+        3 => select(nodes.clone()).prop_map(|host| Fault::Crash { host }),
+        1 => select(nodes).prop_map(|host| Fault::Freeze { host }),
         2 => (link.clone(), any::<bool>()).prop_map(|((a, b), oneway)| Fault::Partition { a, b, oneway }),
         3 => (select(directories), select(vec![
             DirectoryFault::Down,

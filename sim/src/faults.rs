@@ -117,6 +117,11 @@ pub type Fired = BTreeMap<String, u64>;
 pub fn apply(sim: &mut turmoil::Sim<'_>, controls: &Controls, fault: &Fault, partitions: &[&Fault], fired: &mut Fired) {
     match fault {
         Fault::Crash { host } => crash(sim, controls, host, partitions),
+        Fault::Freeze { host } => {
+            for other in controls.hosts.iter().filter(|h| *h != host) {
+                sim.hold(host.as_str(), other.as_str());
+            }
+        }
         Fault::Partition { a, b, oneway: false } => sim.partition(a.as_str(), b.as_str()),
         Fault::Partition { a, b, oneway: true } => sim.partition_oneway(a.as_str(), b.as_str()),
         Fault::Directory { host, mode } => {
@@ -171,6 +176,11 @@ pub fn crash(sim: &mut turmoil::Sim<'_>, controls: &Controls, host: &str, partit
 pub fn heal(sim: &mut turmoil::Sim<'_>, controls: &Controls, fault: &Fault) {
     match fault {
         Fault::Crash { host } => sim.bounce(host.as_str()),
+        Fault::Freeze { host } => {
+            for other in controls.hosts.iter().filter(|h| *h != host) {
+                sim.release(host.as_str(), other.as_str());
+            }
+        }
         Fault::Partition { a, b, oneway: false } => sim.repair(a.as_str(), b.as_str()),
         Fault::Partition { a, b, oneway: true } => sim.repair_oneway(a.as_str(), b.as_str()),
         Fault::Directory { host, .. } => {

@@ -202,6 +202,11 @@ pub enum Fault {
     /// The host's software stops and its unsynced writes are lost; healing
     /// restarts it.
     Crash { host: String },
+    /// The host stops answering without going away, like a process under
+    /// SIGSTOP or a machine swapping itself to death: every message to or
+    /// from it is held (connects and sessions hang) and delivered when the
+    /// fault heals. Peers can only time out.
+    Freeze { host: String },
     /// No traffic between `a` and `b` (from `a` to `b` only if `oneway`).
     Partition {
         a: String,
@@ -249,6 +254,7 @@ impl Fault {
     pub fn class(&self) -> String {
         match self {
             Fault::Crash { .. } => "crash".into(),
+            Fault::Freeze { .. } => "freeze".into(),
             Fault::Partition { oneway: false, .. } => "partition".into(),
             Fault::Partition { oneway: true, .. } => "partition-oneway".into(),
             Fault::Directory { mode, .. } => format!("directory-{}", kebab(mode)),
@@ -261,7 +267,12 @@ impl Fault {
     /// The hosts it names.
     pub fn hosts(&self) -> Vec<&str> {
         match self {
-            Fault::Crash { host } | Fault::Directory { host, .. } | Fault::Disk { host, .. } => vec![host],
+            Fault::Crash { host }
+            | Fault::Freeze { host }
+            | Fault::Directory { host, .. }
+            | Fault::Disk { host, .. } => {
+                vec![host]
+            }
             Fault::Partition { a, b, .. } | Fault::Latency { a, b, .. } | Fault::Loss { a, b, .. } => vec![a, b],
         }
     }
@@ -275,6 +286,7 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Fault::Crash { host } => write!(f, "crash {host}"),
+            Fault::Freeze { host } => write!(f, "freeze {host}"),
             Fault::Partition { a, b, oneway: false } => write!(f, "partition {a} <-> {b}"),
             Fault::Partition { a, b, oneway: true } => write!(f, "partition {a} -> {b}"),
             Fault::Directory { host, mode } => write!(f, "directory {host} {}", kebab(mode)),
@@ -436,7 +448,7 @@ impl Scenario {
                 Fault::Directory { host, .. } if !host.starts_with("ldap-") => {
                     return Err(format!("{at}: {host} is not a directory host"));
                 }
-                Fault::Disk { host, .. } | Fault::Crash { host }
+                Fault::Disk { host, .. } | Fault::Crash { host } | Fault::Freeze { host }
                     if host.starts_with("ldap-") || host.starts_with("client-") =>
                 {
                     return Err(format!("{at}: {host} is not a node"));
