@@ -126,19 +126,17 @@ mod tests {
     use std::path::Path;
 
     fn accounts() -> LocalAccounts {
-        let text = r#"
-[node]
-name = "n"
-data_dir = "d"
-[[domain]]
-name = "example.com"
-[[account]]
-address = "alice@example.com"
-password = "wonderland"
-[backend.smtp]
-listen = "127.0.0.1:25"
-"#;
-        LocalAccounts::from_config(&Config::parse(Path::new("n.toml"), text).unwrap())
+        accounts_with("wonderland")
+    }
+
+    /// alice@example.com with this stored password.
+    fn accounts_with(password: &str) -> LocalAccounts {
+        let text = format!(
+            "[node]\nname = \"n\"\ndata_dir = \"d\"\n[[domain]]\nname = \"example.com\"\n\
+             [[account]]\naddress = \"alice@example.com\"\npassword = \"{password}\"\n\
+             [backend.smtp]\nlisten = \"127.0.0.1:25\"\n"
+        );
+        LocalAccounts::from_config(&Config::parse(Path::new("n.toml"), &text).unwrap())
     }
 
     #[test]
@@ -160,19 +158,7 @@ listen = "127.0.0.1:25"
 
     #[test]
     fn unknown_users_cost_a_verification_like_a_wrong_password() {
-        let text = r#"
-[node]
-name = "n"
-data_dir = "d"
-[[domain]]
-name = "example.com"
-[[account]]
-address = "alice@example.com"
-password = "{SSHA}WAsKoNfKTtZszc4V/39TEKtcDm5ag9K7"
-[backend.smtp]
-listen = "127.0.0.1:25"
-"#;
-        let a = LocalAccounts::from_config(&Config::parse(Path::new("n.toml"), text).unwrap());
+        let a = accounts_with("{SSHA}WAsKoNfKTtZszc4V/39TEKtcDm5ag9K7");
         assert!(matches!(a.authenticate("alice", "wonderland"), AuthOutcome::Accepted(_)));
         password::record::take();
         assert_eq!(a.authenticate("alice", "wrong"), AuthOutcome::Rejected);
