@@ -174,12 +174,18 @@ impl Plan {
             let failover = |port: u16| {
                 if self.topology.failover { format!("failover = \"{FAILOVER_HOST}:{port}\"\n") } else { String::new() }
             };
+            // The back-ends' directory budget (2 s x up to 4 attempts, for a
+            // search and a bind, plus the 1 s failure delay) is 17 s: the
+            // proxies wait 20 s for a back-end's answer, so a client with a
+            // 30 s operation timeout hears the proxy's 451 first, as an MTA
+            // with RFC 5321's minutes-long timeouts would.
+            let wait = "login_timeout_secs = 20\n";
             text += &format!(
-                "\n[proxy.smtp]\nlisten = \"0.0.0.0:{SMTP_PROXY}\"\nuser_map = \"dir\"\nbackend_port = {SMTP_BACKEND}\n\
+                "\n[proxy.smtp]\nlisten = \"0.0.0.0:{SMTP_PROXY}\"\nuser_map = \"dir\"\nbackend_port = {SMTP_BACKEND}\n{wait}\
                  \n[proxy.imap]\nlisten = \"0.0.0.0:{IMAP_PROXY}\"\nuser_map = \"dir\"\nauth = \"{auth}\"\n\
-                 backend_port = {IMAP_BACKEND}\n{}\
+                 backend_port = {IMAP_BACKEND}\n{wait}{}\
                  \n[proxy.pop3]\nlisten = \"0.0.0.0:{POP3_PROXY}\"\nuser_map = \"dir\"\nauth = \"{auth}\"\n\
-                 backend_port = {POP3_BACKEND}\n{}",
+                 backend_port = {POP3_BACKEND}\n{wait}{}",
                 failover(IMAP_BACKEND),
                 failover(POP3_BACKEND),
             );

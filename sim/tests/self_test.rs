@@ -9,6 +9,7 @@ use tiermail_sim::chaos;
 use tiermail_sim::invariants::Invariant;
 use tiermail_sim::run;
 use tiermail_sim::scenario::LayoutKind;
+use tiermail_sim::selftest;
 
 /// One chaos seed with `bug` on (set afresh: a bug may keep state).
 fn run_seed(seed: u64, layout: LayoutKind, bug: Option<Bug>) -> run::RunResult {
@@ -72,7 +73,11 @@ fn deleting_without_quit_is_caught_as_lost_mail() {
 
 #[test]
 fn a_proxy_restarting_a_transaction_elsewhere_is_caught_as_lost_mail() {
-    caught_within(Bug::RestartTransactionElsewhere, LayoutKind::OneTier, Invariant::AckedNotLost, 200);
+    // Random chaos reaches this about once in a hundred seeds: hunted with
+    // its scenario (smtp-backend-dies-mid-transaction), the seed varied.
+    let case = selftest::CASES.iter().find(|c| c.bug == Bug::RestartTransactionElsewhere).expect("in the table");
+    let found = selftest::hunt(case, 1, 10);
+    assert!(found.is_some(), "not caught by its scenario within 10 seeds");
 }
 
 #[test]
