@@ -217,7 +217,12 @@ impl Session {
             }
         }
         let tx = self.tx.as_mut().expect("opened above");
-        match command(&mut tx.backend, &format!("RCPT TO:<{address}>")).await {
+        // The back-end's RCPT may wait on its directory: login_timeout, not
+        // the longer wait for storing a message after DATA.
+        let line = format!("RCPT TO:<{address}>");
+        let rcpt = command(&mut tx.backend, &line);
+        let answer = tokio::time::timeout(ctx.settings.login_timeout, rcpt).await.unwrap_or(Err(ReadError::TimedOut));
+        match answer {
             Ok(reply) => {
                 if reply.starts_with('2') {
                     tx.rcpts.push(address);
