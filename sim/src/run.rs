@@ -272,7 +272,8 @@ fn drive(
 /// What a fault holds: overlapping faults on one target nest.
 fn target_key(fault: &Fault) -> String {
     match fault {
-        Fault::Crash { host } | Fault::Freeze { host } => format!("host {host}"),
+        Fault::Crash { host } => format!("host {host}"),
+        Fault::Freeze { host } => format!("freeze {host}"),
         Fault::Partition { a, b, oneway } => format!("partition {a} {b} {oneway}"),
         Fault::Directory { host, .. } => format!("directory {host}"),
         Fault::Latency { a, b, .. } => format!("latency {}", pair(a, b)),
