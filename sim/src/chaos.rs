@@ -54,25 +54,30 @@ pub const SOMETIMES_MIN_SEEDS: u64 = 50;
 pub fn topology(seed: u64, layout: LayoutKind) -> Topology {
     let mut runner = TestRunner::new_with_rng(Config::default(), stream(b"topology", seed));
     let auth = || select(vec![ProxyAuth::Proxy, ProxyAuth::Backend]);
+    let stale = || select(vec![0u64, 30]);
     let drawn = match layout {
-        LayoutKind::OneTier => (1usize..=5, auth(), 1usize..=3)
-            .prop_map(move |(nodes, proxy_auth, directories)| Topology {
+        LayoutKind::OneTier => (1usize..=5, auth(), 1usize..=3, stale())
+            .prop_map(move |(nodes, proxy_auth, directories, stale_on_failure_secs)| Topology {
                 layout,
                 nodes,
                 proxy_auth,
                 directories,
+                stale_on_failure_secs,
                 ..Topology::default()
             })
             .boxed(),
-        LayoutKind::TwoTier => (1usize..=3, 1usize..=4, any::<bool>(), auth(), 1usize..=3)
-            .prop_map(move |(front_ends, back_ends, failover, proxy_auth, directories)| Topology {
-                layout,
-                front_ends,
-                back_ends,
-                failover,
-                proxy_auth: if failover { ProxyAuth::Backend } else { proxy_auth },
-                directories,
-                ..Topology::default()
+        LayoutKind::TwoTier => (1usize..=3, 1usize..=4, any::<bool>(), auth(), 1usize..=3, stale())
+            .prop_map(move |(front_ends, back_ends, failover, proxy_auth, directories, stale_on_failure_secs)| {
+                Topology {
+                    layout,
+                    front_ends,
+                    back_ends,
+                    failover,
+                    proxy_auth: if failover { ProxyAuth::Backend } else { proxy_auth },
+                    directories,
+                    stale_on_failure_secs,
+                    ..Topology::default()
+                }
             })
             .boxed(),
     };
@@ -94,7 +99,11 @@ pub fn describe(t: &Topology) -> String {
         ProxyAuth::Proxy => "auth at proxy and back-end",
         ProxyAuth::Backend => "auth at back-end",
     };
-    format!("{}: {hosts}, {auth}, {} directory server(s)", t.layout.name(), t.directories)
+    let stale = match t.stale_on_failure_secs {
+        0 => String::new(),
+        n => format!(", stale-on-failure {n} s"),
+    };
+    format!("{}: {hosts}, {auth}, {} directory server(s){stale}", t.layout.name(), t.directories)
 }
 
 /// The scenario chaos runs for `seed`: a topology, a fault schedule over

@@ -115,6 +115,14 @@ pub struct Topology {
     /// Directory hosts ldap-1, ...; every node lists them in order (default 1).
     #[serde(default = "one")]
     pub directories: usize,
+    /// The user maps' stale-on-failure window, seconds (0: off): while the
+    /// directory cannot answer, answers cached within it are still used.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stale_on_failure_secs: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn one() -> usize {
@@ -137,6 +145,7 @@ impl Default for Topology {
             failover: false,
             proxy_auth: ProxyAuth::Proxy,
             directories: 1,
+            stale_on_failure_secs: 0,
         }
     }
 }

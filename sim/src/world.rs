@@ -157,10 +157,11 @@ impl Plan {
             "\n[[directory]]\nname = \"dir\"\nserver_type = \"openldap\"\nurls = [{}]\nbind_dn = {}\n\
              bind_password = {}\naccount_base_dn = \"ou=people,dc=example,dc=com\"\ntimeout_secs = 2\n\
              \n[[user_map]]\nname = \"dir\"\nkind = \"ldap-password\"\ndirectory = \"dir\"\n\
-             [user_map.cache]\npositive_ttl_secs = 5\nnegative_ttl_secs = 5\n",
+             [user_map.cache]\npositive_ttl_secs = 5\nnegative_ttl_secs = 5\nstale_on_failure_secs = {}\n",
             urls.join(", "),
             toml_str(FIXTURE_ADMIN_DN),
             toml_str(FIXTURE_ADMIN_PASSWORD),
+            self.topology.stale_on_failure_secs,
         );
         if node.backend {
             text += "\n[backend]\nauth_map = \"dir\"\n";

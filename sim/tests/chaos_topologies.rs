@@ -1,4 +1,5 @@
-//! Chaos draws a topology per seed: the draws cover every kind the
+//! Chaos draws a topology per seed (and whether the user maps keep
+//! stale answers while the directory is down): the draws cover every kind the
 //! strategy offers, and every kind replays exactly (same seed, same trace
 //! hash) — the topology is part of the seed, not of the command line.
 
@@ -23,6 +24,8 @@ fn drawn_topologies_cover_every_kind() {
     assert!(all().any(|t| t.proxy_auth == ProxyAuth::Proxy) && all().any(|t| t.proxy_auth == ProxyAuth::Backend));
     assert!(two.iter().any(|t| t.failover) && two.iter().any(|t| !t.failover));
     assert!(two.iter().filter(|t| t.failover).all(|t| t.proxy_auth == ProxyAuth::Backend));
+    let stale: BTreeSet<u64> = all().map(|t| t.stale_on_failure_secs).collect();
+    assert_eq!(stale, BTreeSet::from([0, 30]), "stale-on-failure cache off and on");
     assert_eq!(chaos::topology(7, LayoutKind::TwoTier), chaos::topology(7, LayoutKind::TwoTier));
 }
 
@@ -40,6 +43,7 @@ fn every_drawn_topology_kind_replays_exactly() {
                 t.failover,
                 t.proxy_auth == ProxyAuth::Proxy,
                 t.directories > 1,
+                t.stale_on_failure_secs > 0,
             );
             if !kinds.insert(kind) {
                 continue;
