@@ -90,15 +90,7 @@ fn imap_session(proxy: SocketAddr, user: &str, password: &str) -> (LineClient, S
 
 fn imap_tagged(c: &mut LineClient, tag: &str, command: &str) -> String {
     c.send(format!("{tag} {command}\r\n").as_bytes());
-    let mut out = String::new();
-    loop {
-        let line = c.line();
-        assert!(!line.is_empty(), "closed; so far:\n{out}");
-        out.push_str(&line);
-        if line.starts_with(&format!("{tag} ")) {
-            return out;
-        }
-    }
+    c.until_tagged(tag)
 }
 
 #[test]

@@ -80,15 +80,7 @@ fn imap_login(node: &NodeProcess) -> LineClient {
 /// Sends a tagged command and returns all lines up to the tagged reply.
 fn imap_cmd(c: &mut LineClient, tag: &str, command: &str) -> String {
     c.send(format!("{tag} {command}\r\n").as_bytes());
-    let mut out = String::new();
-    loop {
-        let line = c.line();
-        assert!(!line.is_empty(), "connection closed; got so far:\n{out}");
-        out.push_str(&line);
-        if line.starts_with(&format!("{tag} ")) {
-            return out;
-        }
-    }
+    c.until_tagged(tag)
 }
 
 #[test]
@@ -210,15 +202,7 @@ fn imap_literal_cmd(c: &mut LineClient, tag: &str, prefix: &str, literal: &[u8],
     assert!(go_ahead.starts_with("+ "), "{go_ahead}");
     c.send(literal);
     c.send(format!("{suffix}\r\n").as_bytes());
-    let mut out = String::new();
-    loop {
-        let line = c.line();
-        assert!(!line.is_empty(), "connection closed; got so far:\n{out}");
-        out.push_str(&line);
-        if line.starts_with(&format!("{tag} ")) {
-            return out;
-        }
-    }
+    c.until_tagged(tag)
 }
 
 #[test]

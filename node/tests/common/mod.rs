@@ -224,6 +224,19 @@ impl LineClient {
         line
     }
 
+    /// Reads IMAP lines up to the one tagged `tag`; returns them all.
+    pub fn until_tagged(&mut self, tag: &str) -> String {
+        let mut out = String::new();
+        loop {
+            let line = self.line();
+            assert!(!line.is_empty(), "connection closed; got so far:\n{out}");
+            out.push_str(&line);
+            if line.starts_with(&format!("{tag} ")) {
+                return out;
+            }
+        }
+    }
+
     /// Reads a POP3 multi-line body up to the final dot (dot-unstuffed).
     pub fn multiline(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
